@@ -1,0 +1,103 @@
+/**
+ * What a plugin's client part receives (in the terminal client and in Electron's main process).
+ * It adds methods under `client.plugins.<name>`, taps the client hooks, listens to its push
+ * events and contributes terminal commands. It is activated only when the server advertises the
+ * plugin in its `hello` frame.
+ */
+
+/** The decrypted content of a message, before padding and encryption. Plugins add fields. */
+export interface MessagePayload {
+  /** Payload format version. */
+  v?: number;
+  text?: string;
+  [field: string]: unknown;
+}
+
+export interface OutgoingContext {
+  readonly conversationId: string;
+  readonly conversationKind: 'dm' | 'group';
+  /** user id -> username of the conversation's members. */
+  readonly members: ReadonlyMap<string, string>;
+}
+
+export interface IncomingContext {
+  readonly conversationId: string;
+  readonly messageId: string;
+  readonly senderId: string;
+  readonly senderDeviceId: string;
+  readonly createdAt: number;
+  /** True for a message sent by this account (from this or another device). */
+  readonly own: boolean;
+}
+
+export type IdentityKeyStatus = 'new' | 'trusted' | 'verified' | 'changed' | 'changed_verified';
+
+export interface IdentityKeyContext {
+  readonly userId: string;
+  /** Base64 Ed25519 identity key as the server presented it. */
+  readonly identityKey: string;
+}
+
+export interface ClientHookTaps {
+  /** Decorate the plaintext payload before it is encrypted (reply, forward, mentions). Return the new payload. */
+  outgoingPayload: { tap(fn: (payload: MessagePayload, context: OutgoingContext) => MessagePayload | void): void };
+  /**
+   * Consume a decrypted payload before it becomes a visible message. Return true to swallow it
+   * (a control payload the plugin handled), or nothing to let it through.
+   */
+  incomingPayload: { tap(fn: (payload: MessagePayload, context: IncomingContext) => boolean | void): void };
+  /** Decide the trust status of an identity key the client has just seen (verification's TOFU). */
+  identityKeySeen: {
+    tap(fn: (status: IdentityKeyStatus, context: IdentityKeyContext) => IdentityKeyStatus | void): void;
+  };
+}
+
+/** A terminal-client command contributed by a plugin (`/react 3 heart`). */
+export interface TerminalCommand {
+  /** Command name without the slash. */
+  readonly name: string;
+  /** Argument synopsis shown in help, e.g. `<message#> <reaction>`. */
+  readonly usage?: string;
+  readonly help: string;
+  /** Needs an open conversation. */
+  readonly needsConversation?: boolean;
+  run(args: string[], context: TerminalCommandContext): Promise<void> | void;
+}
+
+export interface TerminalCommandContext {
+  /** The open conversation, if any. */
+  readonly conversationId: string | undefined;
+  /** Resolves a message reference as the terminal shows it (`#3`, `3`, or an id) to a message id. */
+  resolveMessage(reference: string): string;
+  print(line: string): void;
+  /** Prints a user-facing error (no stack trace). */
+  error(line: string): void;
+}
+
+/** The part of the chat client a plugin may call. */
+export interface PluginClientFacade {
+  /** Sends a request of a type this plugin registered on the server and returns its `data`. */
+  request<T = unknown>(type: string, fields?: Record<string, unknown>): Promise<T>;
+  /** The logged-in user's id and username. */
+  readonly self: { readonly userId: string; readonly username: string; readonly deviceId: string } | undefined;
+  /** Member user id -> username of a conversation the user belongs to (from the client's cache). */
+  members(conversationId: string): Promise<ReadonlyMap<string, string>>;
+  /** Sends a message in a conversation through the normal encrypted path, with extra payload fields. */
+  sendPayload(conversationId: string, payload: MessagePayload): Promise<{ messageId: string; createdAt: number }>;
+}
+
+export interface ClientPluginApi<Config = unknown> {
+  readonly name: string;
+  /** The settings the server advertises for this plugin in `hello` (see `publicConfig`). */
+  readonly config: Readonly<Partial<Config>>;
+  readonly client: PluginClientFacade;
+  readonly hooks: ClientHookTaps;
+  /** Makes `methods` available as `client.plugins.<name>`. */
+  expose(methods: Record<string, unknown>): void;
+  /** Listens to this plugin's push events (`message_reacted`, ...). */
+  on(eventType: string, listener: (data: unknown) => void): void;
+  /** Emits a client event to the front ends (`client.on(type, ...)`). */
+  emit(eventType: string, data: unknown): void;
+  /** Adds a terminal-client command. */
+  command(command: TerminalCommand): void;
+}

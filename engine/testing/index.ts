@@ -1,0 +1,15 @@
+/**
+ * The test harness, for the engine's own tests and for plugin authors: a real server with chosen
+ * plugins on a temporary database, protocol clients over TLS and WebSocket, and a helper that runs
+ * a suite on every database backend.
+ */
+export { startTestServer } from './server.js';
+export type { StartTestServerOptions, TestServer, TestConnectionOptions } from './server.js';
+export { TestConnection } from './connection.js';
+export type { TestConnectOptions, TestResponse, ReceivedPush, TestTransport } from './connection.js';
+export { forEachBackend, urlForDatabase } from './backends.js';
+export type { Backend } from './backends.js';
+export { testServerConfig } from '../server/config.js';
+export type { ServerConfigOverrides } from '../server/config.js';
+export { createAccount, login, readOutboxCode, readOutbox } from './accounts.js';
+export type { TestAccount, CreateAccountOptions, LoginOptions, TestLogin } from './accounts.js';
