@@ -5,10 +5,11 @@
 import { Command } from 'commander';
 import { SERVER_VERSION } from '../engine/server/version.js';
 import { registerServerCommand } from './server-command.js';
+import { registerChatCommand } from './chat/command.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerServerCommand];
+const COMMANDS: readonly RegisterCommand[] = [registerServerCommand, registerChatCommand];
 
 export function createProgram(): Command {
   const program = new Command('kecalek')
