@@ -9,7 +9,7 @@ import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hashRaw } from '@node-rs/argon2';
-import type { BenchResult } from './crypto.js';
+import type { BenchResult } from './report.js';
 
 const PASSWORD = new TextEncoder().encode('correct horse battery staple');
 const SALT = new Uint8Array(16).fill(7);

@@ -33,14 +33,10 @@ import {
   x3dhRespond,
   type CryptoProvider,
 } from '../engine/crypto/index.js';
+import { printTable, type BenchResult, type BenchRow } from './report.js';
 
-export interface BenchResult {
-  name: string;
-  rows: Array<{ what: string; value: number; unit: string; baseline?: { what: string; value: number }; ratio?: number }>;
-  notes?: string[];
-}
 
-type Row = BenchResult['rows'][number];
+type Row = BenchRow;
 
 interface Timing {
   /** Seconds each measured run lasts. */
@@ -321,16 +317,6 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchResul
     notes.push('run with node --expose-gc to collect garbage between measurements (later rows otherwise pay for earlier rows\' dead KeyObjects)');
   }
   return { name: 'crypto', rows, notes };
-}
-
-function printTable(result: BenchResult): void {
-  console.log(`# ${result.name}`);
-  for (const row of result.rows) {
-    const value = row.unit === 's' ? row.value.toFixed(3) : Math.round(row.value).toLocaleString('en-US');
-    const ratio = row.ratio === undefined ? '' : `  ${row.ratio.toFixed(3)}x ${row.baseline!.what}`;
-    console.log(`${row.what.padEnd(62)} ${value.padStart(10)} ${row.unit.padEnd(9)}${ratio}`);
-  }
-  for (const note of result.notes ?? []) console.log(`note: ${note}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

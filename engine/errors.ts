@@ -31,6 +31,12 @@ export const WireErrorCode = {
   PAYLOAD_TOO_LARGE: 'payload_too_large',
   /** A send did not cover exactly the recipients' current devices; `details` lists the difference. */
   DEVICE_MISMATCH: 'device_mismatch',
+  /**
+   * `login_finish` named a device of this account that was removed (`remove_device`): it can never
+   * log in as that device again. Only answered after the login signature verified. The device must
+   * be linked again (it then becomes a new device).
+   */
+  DEVICE_REMOVED: 'device_removed',
   /** A frame exceeded the frame cap while being read; the connection is closed after this answer. */
   FRAME_TOO_LARGE: 'frame_too_large',
   /** A binary body exceeded its cap. */

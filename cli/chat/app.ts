@@ -10,7 +10,7 @@ import { KecalekError } from '../../engine/errors.js';
 import type { TerminalCommand, TerminalCommandContext } from '../../engine/plugin/client-api.js';
 import { findCoreCommand, CORE_COMMANDS, unknownCommandMessage } from './commands/index.js';
 import type { ChatCommand, ChatSession, HelpEntry } from './commands/types.js';
-import { describeError, errorDetails, isExpectedError, isTransientError, notFoundError, usageError } from './errors.js';
+import { DEVICE_REMOVED_MESSAGE, describeError, errorDetails, isExpectedError, isTransientError, notFoundError, usageError } from './errors.js';
 import { parseIndex, parseInput, parseMessageNumber } from './parse.js';
 import type { Terminal } from './prompt.js';
 import {
@@ -94,6 +94,8 @@ export class ChatApp implements ChatSession {
   /** The catch-up sync after login: its messages are summed up by the list, not announced one by one. */
   private catchingUp = false;
   private readonly unsubscribe: Array<() => void> = [];
+  /** Aborts the chat loop's wait for a line when the session ends under it (this device was removed). */
+  private lineWait: AbortController | undefined;
 
   constructor(options: ChatAppOptions) {
     this.options = options;
@@ -212,7 +214,15 @@ export class ChatApp implements ChatSession {
 
   private async chatLoop(): Promise<void> {
     while (!this.quitting && this.selfInfo) {
-      const line = await this.terminal.readLine(this.prompt());
+      const wait = new AbortController();
+      this.lineWait = wait;
+      let line: string | undefined;
+      try {
+        line = await this.terminal.readLine(this.prompt(), wait.signal);
+      } finally {
+        this.lineWait = undefined;
+      }
+      if (wait.signal.aborted) return;
       if (line === undefined) {
         this.quitting = true;
         return;
@@ -493,6 +503,7 @@ export class ChatApp implements ChatSession {
         number: view.numberOf(message),
         selfId: this.selfInfo?.userId,
         nameOf: (userId) => this.nameOf(message.conversationId, userId),
+        decoration: this.client.terminalDecorations(message),
       }),
     );
     return lines;
@@ -617,6 +628,12 @@ export class ChatApp implements ChatSession {
       client.on('devices_changed', () => {
         if (this.selfInfo && !this.changingDevices) this.notice('your devices changed (/devices shows them)');
       }),
+      client.on('device_removed', () => this.onDeviceRemoved()),
+      // A plugin event that carries a `notice` text is shown as one line (reactions, invitations...).
+      client.on('plugin', (info) => {
+        const notice = (info.data as { notice?: unknown } | null)?.notice;
+        if (typeof notice === 'string' && notice.trim()) this.notice(oneLine(notice));
+      }),
       client.on('error', (error) => {
         // Wait a moment: if this is the failure of a send typed here, that send reports it itself.
         setImmediate(() => {
@@ -720,6 +737,7 @@ export class ChatApp implements ChatSession {
         number,
         selfId: this.selfInfo.userId,
         nameOf: (userId) => this.nameOf(message.conversationId, userId),
+        decoration: this.client.terminalDecorations(message),
       });
       this.print([this.style.dim(`#${number} can be read now:`), ...lines].join('\n'));
       return;
@@ -786,6 +804,19 @@ export class ChatApp implements ChatSession {
     } catch (error) {
       this.debugDetails(error);
     }
+  }
+
+  /**
+   * The server refused this device on reconnecting: it was removed from the account. The client
+   * core has logged out; the chat loop ends and the start screen offers linking again. (At login
+   * the start screen reports the refusal itself.)
+   */
+  private onDeviceRemoved(): void {
+    if (!this.selfInfo || this.quitting) return;
+    this.print(this.style.red(DEVICE_REMOVED_MESSAGE));
+    this.resetAccountState();
+    this.disconnected = false;
+    this.lineWait?.abort();
   }
 
   private onPresence(userId: string, online: boolean): void {

@@ -26,6 +26,9 @@ export function notFoundError(message: string): ChatInputError {
   return new ChatInputError(WireErrorCode.NOT_FOUND, message);
 }
 
+/** What the terminal says when the server refuses this device because it was removed from the account. */
+export const DEVICE_REMOVED_MESSAGE = 'This device was removed from your account; link it again with /link from another device.';
+
 function waitText(ms: unknown): string {
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return 'a moment';
   const seconds = Math.ceil(ms / 1000);
@@ -79,6 +82,8 @@ function describeCode(error: KecalekError): string | undefined {
       return 'The server had an internal problem with that request. Try again later.';
     case 'device_mismatch':
       return 'The recipients\' devices changed while sending. Send it again.';
+    case 'device_removed':
+      return DEVICE_REMOVED_MESSAGE;
     case 'not_connected':
       if (/^cannot reach/i.test(error.message)) return firstLine(error.message);
       return 'Not connected to the server right now (waiting to reconnect). Try again in a moment.';

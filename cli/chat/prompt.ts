@@ -133,22 +133,41 @@ export class Terminal {
     this.rl.prompt(true);
   }
 
-  /** Reads the next line after showing `prompt`, or undefined when input has ended. */
-  async readLine(prompt: string): Promise<string | undefined> {
+  /**
+   * Reads the next line after showing `prompt`, or undefined when input has ended or `signal`
+   * aborted the wait (the prompt and a half-typed line are then taken off the screen; a line typed
+   * later goes to the next read).
+   */
+  async readLine(prompt: string, signal?: AbortSignal): Promise<string | undefined> {
     this.echo = undefined;
+    if (signal?.aborted) return undefined;
     this.rl.setPrompt(prompt);
-    if (!this.interactive) return this.next();
+    if (!this.interactive) return this.next(signal);
     this.prompting = true;
     this.rl.prompt();
     const waited = this.lines.length === 0;
     try {
-      const line = await this.next();
+      const line = await this.next(signal);
+      if (signal?.aborted && line === undefined) {
+        this.clearPrompt();
+        return undefined;
+      }
       // Typed at this prompt and nothing typed or pasted after it: its echo ends the screen.
       if (line !== undefined && waited && this.lines.length === 0) this.echo = { prompt, line };
       return line;
     } finally {
       this.prompting = false;
     }
+  }
+
+  /** Interactive mode: removes the prompt waiting on screen and whatever was typed after it. */
+  private clearPrompt(): void {
+    this.rl.write(null, { ctrl: true, name: 'e' });
+    this.rl.write(null, { ctrl: true, name: 'u' });
+    const rows = this.rl.getCursorPos().rows;
+    moveCursor(this.out, 0, -rows);
+    cursorTo(this.out, 0);
+    clearScreenDown(this.out);
   }
 
   /**
@@ -239,11 +258,24 @@ export class Terminal {
     this.rl.close();
   }
 
-  private next(): Promise<string | undefined> {
+  private next(signal?: AbortSignal): Promise<string | undefined> {
     const queued = this.lines.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.ended) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (!signal) return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        const index = this.waiters.indexOf(take);
+        if (index >= 0) this.waiters.splice(index, 1);
+        resolve(undefined);
+      };
+      const take = (line: string | undefined): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(line);
+      };
+      this.waiters.push(take);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** The next line, or undefined when Ctrl+C is pressed first (a question is abandoned). */

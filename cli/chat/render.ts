@@ -109,6 +109,23 @@ export interface MessageRenderContext {
   nameOf(userId: string): string | undefined;
   /** This account's user id (to say "you" in reply quotes). */
   readonly selfId: string | undefined;
+  /** What plugins add (badges after the header, notes under the message, highlighted words). */
+  readonly decoration?: {
+    readonly badges: readonly string[];
+    readonly notes: readonly string[];
+    readonly highlights: ReadonlyArray<{ readonly text: string; readonly strong?: boolean }>;
+  };
+}
+
+/** Emphasises plugin highlights (mentions) in one line of text; strong ones (mentions of you) stand out most. */
+function highlight(line: string, highlights: NonNullable<MessageRenderContext['decoration']>['highlights'], style: Style): string {
+  const wanted = highlights.filter((h) => h.text.length > 0);
+  if (wanted.length === 0) return line;
+  const strong = new Set(wanted.filter((h) => h.strong).map((h) => h.text));
+  const escaped = [...new Set(wanted.map((h) => h.text))]
+    .sort((a, b) => b.length - a.length)
+    .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return line.replace(new RegExp(escaped.join('|'), 'g'), (match) => (strong.has(match) ? style.bold(style.yellow(match)) : style.cyan(match)));
 }
 
 export const DELETED_TEXT = '[message deleted]';
@@ -132,10 +149,13 @@ export function renderMessage(message: ChatMessage, context: MessageRenderContex
     body = [style.yellow(UNDECRYPTABLE_TEXT)];
   } else {
     const text = cleanText(message.text).replace(/\n+$/, '');
-    body = text === '' ? [style.dim('(empty message)')] : text.split('\n');
+    const highlights = context.decoration?.highlights ?? [];
+    body = text === '' ? [style.dim('(empty message)')] : text.split('\n').map((line) => highlight(line, highlights, style));
     if (message.status === 'failed') status = `  ${style.red('✗ not sent')}`;
     else if (message.status === 'pending') status = `  ${style.dim('… sending')}`;
   }
+  const badges = !message.deleted && context.decoration?.badges.length ? ` ${style.dim(context.decoration.badges.map(oneLine).join(' '))}` : '';
+  if (badges) status = `${badges}${status}`;
   const lines = [`${head}${body[0]}${body.length === 1 ? status : ''}`];
   body.slice(1).forEach((line, index) => lines.push(`${indent}${line}${index === body.length - 2 ? status : ''}`));
   if (message.replyTo && !message.deleted) {
@@ -143,6 +163,7 @@ export function renderMessage(message: ChatMessage, context: MessageRenderContex
       message.replyTo.senderId === context.selfId ? 'you' : (context.nameOf(message.replyTo.senderId) ?? 'someone');
     lines.push(`${indent}${style.dim(`↳ re ${oneLine(quoted)}: ${excerpt(message.replyTo.excerpt, 50)}`)}`);
   }
+  if (!message.deleted) for (const note of context.decoration?.notes ?? []) lines.push(`${indent}${style.dim(oneLine(note))}`);
   return lines;
 }
 

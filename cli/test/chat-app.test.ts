@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { ChatClient } from '../../engine/client/index.js';
 import { definePlugin, PLUGIN_API_VERSION, type AnyPluginDefinition } from '../../engine/plugin/index.js';
-import { startTestServer, type TestServer } from '../../engine/testing/index.js';
+import { forEachBackend, startTestServer, type TestServer } from '../../engine/testing/index.js';
 import { createAccount, readOutboxCode } from '../../engine/testing/accounts.js';
 import { ChatApp } from '../chat/app.js';
 import { Terminal } from '../chat/prompt.js';
@@ -73,14 +73,19 @@ class Screen extends Writable {
   }
 }
 
-/** The chat app in this process, on a registered account, with stdin/stdout replaced by streams. */
-async function startApp(server: TestServer, home: string, plugins: readonly AnyPluginDefinition[]) {
-  const client = new ChatClient({
+/** A ChatClient of the test server over `home`. */
+function clientOf(server: TestServer, home: string, plugins: readonly AnyPluginDefinition[] = []): ChatClient {
+  return new ChatClient({
     server: { host: server.host, port: server.port, transport: 'tls', ca: server.certificate, servername: 'localhost' },
     home,
     plugins,
     keyEnvelope: FAST_ENVELOPE,
   });
+}
+
+/** The chat app in this process, on a registered account, with stdin/stdout replaced by streams. */
+async function startApp(server: TestServer, home: string, plugins: readonly AnyPluginDefinition[]) {
+  const client = clientOf(server, home, plugins);
   const email = `p${process.pid.toString(36)}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.org`;
   await client.connect();
   await client.register({ username: 'plugger', email, password: PASSWORD });
@@ -136,8 +141,9 @@ describe('cli: the chat app in-process (plugin commands, failed sends, reconnect
     // The core keeps its name; the plugin's command of the same name is reachable with its prefix.
     chat.send('/shout:list');
     await chat.screen.waitFor(/^the plugin list ran$/m);
+    // The peer is online, and known to be since the DM made them contacts.
     chat.send('/list');
-    await chat.screen.waitFor(/^▸1\. ○ \S+/m);
+    await chat.screen.waitFor(/^▸1\. ● \S+/m);
 
     chat.send('/quit');
     await chat.running;
@@ -199,5 +205,51 @@ describe('cli: the chat app in-process (plugin commands, failed sends, reconnect
     await chat.screen.waitFor(/^Unknown command \/shout\. Type \/help to see all commands\.$/m);
     chat.send('/quit');
     await chat.running;
+  });
+});
+
+forEachBackend('cli: the chat app when this device is removed from the account', (backend) => {
+  let server: TestServer;
+  let scratch: string;
+
+  before(async () => {
+    server = await startTestServer({ databaseUrl: backend.databaseUrl });
+    scratch = await mkdtemp(join(tmpdir(), 'kecalek-chat-removed-'));
+  });
+  after(async () => {
+    await server?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('prints one clear line, leaves the chat loop for the start screen, and refuses the next login with the same line', async function () {
+    this.timeout(60_000);
+    const chat = await startApp(server, join(scratch, 'removed'), []);
+    const removedDeviceId = chat.app.client.self!.deviceId;
+    // Another device of the account, linked from this one, removes it.
+    const other = clientOf(server, join(scratch, 'other'));
+    try {
+      const request = await other.startLinking();
+      const approval = await chat.app.client.approveLinking(request.code);
+      const accepted = request.accept(PASSWORD);
+      await approval.confirm();
+      await accepted;
+      await other.removeDevice(removedDeviceId);
+
+      const line = /^This device was removed from your account; link it again with \/link from another device\.$/m;
+      await chat.screen.waitFor(line);
+      await chat.screen.waitFor(/^Log in:\n {2}1\. \S+@example\.org\n/m);
+      expect(chat.app.client.self).to.equal(undefined);
+      chat.send('1');
+      await chat.screen.waitFor(/Password for \S+: /);
+      chat.send(PASSWORD);
+      await chat.screen.waitFor(line);
+      await chat.screen.waitFor(/Choose \[1\]: /);
+      chat.send('q');
+      await chat.running;
+      expect(chat.screen.text.match(new RegExp(line.source, 'gm'))).to.have.length(2);
+      expect((await other.listDevices()).map((device) => device.deviceId)).to.not.include(removedDeviceId);
+    } finally {
+      await other.close();
+    }
   });
 });

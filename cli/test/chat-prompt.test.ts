@@ -56,6 +56,19 @@ describe('chat terminal input', () => {
       expect(output.text).to.equal('');
     });
 
+    it('gives up waiting for a chat line when its signal aborts; a line typed later goes to the next question', async () => {
+      const { terminal, input } = pipeTerminal();
+      const abort = new AbortController();
+      const line = terminal.readLine('alice> ', abort.signal);
+      abort.abort();
+      expect(await line).to.equal(undefined);
+      expect(terminal.closed).to.equal(false);
+      expect(await terminal.readLine('alice> ', abort.signal)).to.equal(undefined);
+      input.write('1\n');
+      expect(await terminal.ask('Choose [1]: ')).to.equal('1');
+      terminal.close();
+    });
+
     it('asks again until a yes/no answer, and takes Enter as the default', async () => {
       const { terminal, input, output } = pipeTerminal();
       input.write('maybe\n\n');
@@ -101,6 +114,25 @@ describe('chat terminal input', () => {
       expect(screen.slice(0, printedAt)).to.include('\x1b[0J');
       input.write('ed\r');
       expect(await line).to.equal('half typed');
+      terminal.close();
+    });
+
+    it('takes the prompt and a half-typed line off the screen when the wait for a chat line is aborted', async () => {
+      const { terminal, input, output } = ttyTerminal();
+      const abort = new AbortController();
+      const line = terminal.readLine('alice@bob> ', abort.signal);
+      await tick();
+      input.write('half typ');
+      await tick();
+      output.text = '';
+      abort.abort();
+      expect(await line).to.equal(undefined);
+      // Erased to the end of the screen, and what was typed is not handed to the next question.
+      expect(output.text).to.include('\x1b[0J');
+      const answer = terminal.ask('Choose [1]: ');
+      await tick();
+      input.write('2\r');
+      expect(await answer).to.equal('2');
       terminal.close();
     });
 

@@ -20,7 +20,7 @@ import {
 } from '../crypto/index.js';
 import { decodeBase64, encodeBase64 } from '../protocol/base64.js';
 import { loginChallengeMessage, normalizeEmail, rotateLoginKeyMessage } from '../protocol/auth.js';
-import type { IdentityKeyStatus, PluginClientFacade } from '../plugin/client-api.js';
+import type { IdentityKeyStatus, PluginClientFacade, TerminalDecoration } from '../plugin/client-api.js';
 import { Connection, type PushEvent, type RequestOptions, type Response } from './connection.js';
 import { ConversationStore, toConversation, type WireConversation } from './conversations.js';
 import { STATE_RECORD, asError, hasCode, isRetryable, selfOf, wipeContext, type DeviceContext, type DeviceState } from './core.js';
@@ -70,6 +70,13 @@ interface LoginFinish {
   username: string;
   device_id: string;
   new_device: boolean;
+}
+
+function deviceRemovedError(): ClientError {
+  return new ClientError(
+    WireErrorCode.DEVICE_REMOVED,
+    'This device was removed from the account: link it again from another device of the account (it becomes a new device)',
+  );
 }
 
 function passwordBytes(password: string | Uint8Array): Uint8Array {
@@ -124,6 +131,7 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
         const message = await this.send(conversationId, undefined, { payload });
         return { messageId: message.id, createdAt: message.createdAt };
       },
+      updateMessage: (conversationId, messageId, patch) => this.updateMessageExtra(conversationId, messageId, patch),
     };
     Object.defineProperty(facade, 'self', {
       get: () => {
@@ -228,6 +236,7 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     this.reconnectLoop = (async () => {
       let wait = RECONNECT_INITIAL_MS;
       let fatal = false;
+      let removed = false;
       while (this.context && !this.shuttingDown) {
         await new Promise<void>((resolve) => {
           this.reconnectTimer = { timer: setTimeout(resolve, wait), resolve };
@@ -242,6 +251,10 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
           return;
         } catch (error) {
           this.connection?.destroy();
+          if (hasCode(error, WireErrorCode.DEVICE_REMOVED)) {
+            removed = true;
+            break;
+          }
           if (error instanceof KecalekError && FATAL_LOGIN_CODES.has(error.code)) {
             this.report(new ClientError(error.code as WireErrorCode, `Reconnecting failed: ${error.message}`, error.details, { cause: error }));
             fatal = true;
@@ -252,8 +265,9 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
       }
       this.reconnectLoop = undefined;
       // A login that can never succeed again (login key rotated elsewhere, client too old): the
-      // session ends here and the user has to log in again.
-      if (fatal) await this.teardown(true);
+      // session ends here and the user has to log in again. A removed device has to be linked again.
+      if (removed) await this.endRemovedDevice(true);
+      else if (fatal) await this.teardown(true);
       this.setState('disconnected');
       this.rejectWaiters(new ClientError(ClientErrorCode.NOT_CONNECTED, 'Not connected to the server'));
     })();
@@ -462,6 +476,12 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     } finally {
       wipe(localKey);
     }
+    if (state?.removed_at !== undefined) {
+      store.lock();
+      wipeKeyMaterial(keys);
+      this.emit('device_removed', { email: store.email, deviceId: state.device_id ?? '' });
+      throw deviceRemovedError();
+    }
     if (!state) {
       store.lock();
       // No device state: the registration is pending, or it was confirmed but the first login never
@@ -533,9 +553,32 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
       this.setState('connected');
       return selfOf(context);
     } catch (error) {
+      if (hasCode(error, WireErrorCode.DEVICE_REMOVED)) {
+        await this.endRemovedDevice(false);
+        throw deviceRemovedError();
+      }
       await this.teardown(false);
       throw error;
     }
+  }
+
+  /**
+   * The server refused this device's login with `device_removed`: the state remembers it (later
+   * logins are refused at once, and linking this computer again reuses the folder), the session
+   * ends without reconnecting, and the front ends hear `device_removed`.
+   */
+  private async endRemovedDevice(closeConnection: boolean): Promise<void> {
+    const context = this.context;
+    if (!context) return;
+    const deviceId = context.state.device_id ?? '';
+    context.state = { ...context.state, removed_at: Date.now() };
+    try {
+      await context.store.writeJson(STATE_RECORD, context.state);
+    } catch (error) {
+      this.report(asError(error));
+    }
+    await this.teardown(closeConnection);
+    this.emit('device_removed', { email: context.store.email, deviceId });
   }
 
   private async openContext(store: AccountStore, keys: KeyMaterial, state: DeviceState): Promise<DeviceContext> {
@@ -609,13 +652,16 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     if (!connection || connection.closed) throw new ClientError(ClientErrorCode.NOT_CONNECTED, 'Not connected to the server');
     const finished = await this.authenticate(connection, context);
     const newDevice = finished.new_device || context.state.device_id !== finished.device_id;
-    if (newDevice && !firstLogin && context.state.device_id !== null) {
-      // This device was removed meanwhile: it is a new device now, with new pre-keys and no sessions.
+    // A folder that belonged to a device of this account before (linked again after a removal, or a
+    // server that no longer knows the device): it is a new device now, with new pre-keys, no
+    // sessions, no sender-key chains anyone has, and its unsent messages encrypted again.
+    if (newDevice && ((!firstLogin && context.state.device_id !== null) || context.state.removed_at !== undefined)) {
       await context.prekeys.reset();
       await context.sessions.forgetAll();
       for (const wire of context.conversations.all()) if (wire.kind === 'group') await context.groups.resetDistribution(wire.id);
+      await context.outbox.forgetCiphertexts();
     }
-    context.state = { ...context.state, user_id: finished.user_id, username: finished.username, device_id: finished.device_id };
+    context.state = { v: 1, user_id: finished.user_id, username: finished.username, email: context.state.email, device_id: finished.device_id };
     await context.store.writeJson(STATE_RECORD, context.state);
     this.usernames.set(finished.user_id, finished.username);
     this.authenticated = true;
@@ -776,8 +822,12 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
 
   private async finishLinking(received: LinkedKeys, password: string): Promise<SelfInfo> {
     const store = this.storeFor(received.email);
+    let removedAt: number | undefined;
     if (await store.hasKeys()) {
-      throw new ClientError(WireErrorCode.CONFLICT, 'This computer already has an account folder for this address: remove it before linking again');
+      removedAt = await this.removedDeviceFolder(store, received);
+      if (removedAt === undefined) {
+        throw new ClientError(WireErrorCode.CONFLICT, 'This computer already has an account folder for this address: remove it before linking again');
+      }
     }
     const keys: KeyMaterial = {
       identitySeed: Uint8Array.from(received.identitySeed),
@@ -793,8 +843,35 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     } finally {
       wipe(bytes);
     }
-    const state: DeviceState = { v: 1, user_id: received.userId, username: received.username, email: keys.email, device_id: null };
+    // The new password starts with a clean slate of attempts.
+    if (removedAt !== undefined) await store.lockout.clear();
+    const state: DeviceState = {
+      v: 1,
+      user_id: received.userId,
+      username: received.username,
+      email: keys.email,
+      device_id: null,
+      ...(removedAt !== undefined ? { removed_at: removedAt } : {}),
+    };
     return this.startSession(store, keys, state, true);
+  }
+
+  /**
+   * When this computer's folder for the address belonged to a device of the same account that was
+   * removed, its removal time (the folder is linked again: history cache and trust records stay,
+   * the device-bound state is replaced at login). Undefined for any other folder.
+   */
+  private async removedDeviceFolder(store: AccountStore, received: LinkedKeys): Promise<number | undefined> {
+    const localKey = deriveLocalStorageKey(received.identitySeed, this.provider);
+    try {
+      store.unlock(localKey);
+      // Sealed with the local key of the received identity: another identity's folder does not open.
+      const state = await store.readJson<DeviceState>(STATE_RECORD).catch(() => undefined);
+      return state?.user_id === received.userId && typeof state.removed_at === 'number' ? state.removed_at : undefined;
+    } finally {
+      store.lock();
+      wipe(localKey);
+    }
   }
 
   /** Existing device: approves linking a new device from its code or QR text (compare the SAS, then confirm). */
@@ -1075,6 +1152,33 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     return this.requireMessenger().retry(conversationId, clientMsgId);
   }
 
+  /**
+   * What the active plugins add to a message in the terminal client (badges, notes, highlights).
+   * Front ends call it while rendering; a failing plugin is reported and skipped.
+   */
+  terminalDecorations(message: ChatMessage): Required<TerminalDecoration> {
+    const self = this.self;
+    return this.pluginHost.decorations(message, self ? { userId: self.userId, username: self.username } : undefined);
+  }
+
+  /** Merges plugin fields into a cached message's `extra` and tells the front ends (`message_updated`). */
+  private async updateMessageExtra(conversationId: string, messageId: string, patch: Record<string, unknown>): Promise<boolean> {
+    const context = this.context;
+    const messenger = this.messenger;
+    if (!context || !messenger) return false;
+    const cached = await context.cache.get(conversationId, messageId);
+    if (!cached) return false;
+    const extra: Record<string, unknown> = { ...cached.extra };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) delete extra[key];
+      else extra[key] = value;
+    }
+    const updated = { ...cached, extra };
+    await context.cache.put(updated);
+    this.emit('message_updated', messenger.toChatMessage(updated));
+    return true;
+  }
+
   /** Deletes one of your messages for everyone: at once locally, then on the server. */
   async deleteMessage(conversationId: string, messageId: string): Promise<void> {
     const context = this.requireContext();
@@ -1142,18 +1246,40 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     return devices.map((d) => ({ deviceId: d.device_id, name: d.name, createdAt: d.created_at, lastSeenAt: d.last_seen_at, current: d.current, online: d.online }));
   }
 
+  /**
+   * Removes another device of this account: the server refuses its logins from now on, and this
+   * device forgets its sessions with it and the sender-key bookkeeping for it. Not a cryptographic
+   * revocation: the removed device still holds the account's keys (see rotateLoginKey).
+   */
   async removeDevice(deviceId: string): Promise<void> {
-    const context = this.requireContext();
+    this.requireContext();
     await this.authedRequest('remove_device', { device_id: deviceId });
-    await context.sessions.forget(context.state.user_id, deviceId);
-    context.directory.invalidate(context.state.user_id);
+    await this.forgetOwnDevice(deviceId);
     this.emit('devices_changed');
+  }
+
+  /** Drops what this device keeps about a removed device of the account. */
+  private async forgetOwnDevice(deviceId: string): Promise<void> {
+    const context = this.requireContext();
+    const userId = context.state.user_id;
+    await context.sessions.forget(userId, deviceId);
+    context.directory.dropDevice(userId, deviceId);
+    context.directory.invalidate(userId);
+    await this.requireMessenger().forgetRemovedDevice(userId, deviceId);
   }
 
   // ---- pushes --------------------------------------------------------------------------------------
 
   private onPush(push: PushEvent): void {
-    if (this.context && this.messenger) {
+    const context = this.context;
+    if (context && this.messenger) {
+      if (push.type === 'device_added') {
+        // At once rather than in the push queue: a send that starts after this push arrived
+        // fetches the user's devices again, so it is encrypted for the new device too and, in
+        // groups, the own sender key is given to it first. Missed pushes are caught by device_mismatch.
+        const userId = (push.data as { user_id?: unknown } | null)?.user_id;
+        if (typeof userId === 'string') context.directory.invalidate(userId);
+      }
       void this.serial
         .run('push', () => this.handlePush(push))
         .catch((error: unknown) => {
@@ -1274,16 +1400,13 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
         return;
       }
       case 'device_added': {
-        // Not pushed by every server: devices are otherwise learnt from device_mismatch and bundles.
-        if (typeof data.user_id !== 'string') return;
-        context.directory.invalidate(data.user_id);
+        // The user's devices were fetched again already (onPush).
         if (data.user_id === context.state.user_id) this.emit('devices_changed');
         return;
       }
       case 'device_removed': {
-        if (typeof data.device_id !== 'string') return;
-        await context.sessions.forget(context.state.user_id, data.device_id);
-        context.directory.invalidate(context.state.user_id);
+        if (typeof data.device_id !== 'string' || data.device_id === context.state.device_id) return;
+        await this.forgetOwnDevice(data.device_id);
         this.emit('devices_changed');
         return;
       }

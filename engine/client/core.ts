@@ -26,6 +26,11 @@ export interface DeviceState {
   email: string;
   /** null until the first login of this device. */
   device_id: string | null;
+  /**
+   * When the server said this device was removed from the account: it may not log in again as
+   * `device_id`; linking the computer again reuses the folder as a new device.
+   */
+  removed_at?: number;
 }
 
 export interface DeviceContext {

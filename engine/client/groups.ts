@@ -224,6 +224,14 @@ export class GroupKeys {
     });
   }
 
+  /** Forgets the chains received from one device (removed from its account). */
+  dropDevice(conversationId: string, userId: string, deviceId: string): Promise<void> {
+    return this.withLock(conversationId, async () => {
+      const state = await this.load(conversationId);
+      if (state.received.delete(deviceKey(userId, deviceId))) await this.save(conversationId, state);
+    });
+  }
+
   /** Forgets everything about a conversation (left, removed, deleted). */
   drop(conversationId: string): Promise<void> {
     return this.withLock(conversationId, async () => {

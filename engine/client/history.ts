@@ -38,9 +38,12 @@ export interface RawMessage {
   kind: 'message' | 'control';
   created_at: number;
   deleted_at: number | null;
+  /** The group's shared (sender-key) ciphertext. */
   body: string | null;
+  /** This device's own pairwise ciphertext. */
   recipient_body: string | null;
-  self_copy: boolean;
+  /** The account's self copy (get_messages only; never pushed). */
+  self_body: string | null;
   extra: Record<string, unknown>;
 }
 

@@ -89,7 +89,7 @@ interface Recipient {
 
 /** A `get_messages` row or `new_message` push as a RawMessage. */
 export function rawFromWire(row: Record<string, unknown>): RawMessage {
-  const known = new Set(['id', 'message_id', 'conversation_id', 'sender_id', 'sender_device_id', 'kind', 'created_at', 'deleted_at', 'body', 'recipient_body', 'self_copy']);
+  const known = new Set(['id', 'message_id', 'conversation_id', 'sender_id', 'sender_device_id', 'kind', 'created_at', 'deleted_at', 'body', 'recipient_body', 'self_body']);
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(row)) if (!known.has(key)) extra[key] = value;
   return {
@@ -102,7 +102,7 @@ export function rawFromWire(row: Record<string, unknown>): RawMessage {
     deleted_at: typeof row.deleted_at === 'number' ? row.deleted_at : null,
     body: typeof row.body === 'string' ? row.body : null,
     recipient_body: typeof row.recipient_body === 'string' ? row.recipient_body : null,
-    self_copy: row.self_copy === true,
+    self_body: typeof row.self_body === 'string' ? row.self_body : null,
     extra,
   };
 }
@@ -549,6 +549,23 @@ export class Messenger {
     });
   }
 
+  /**
+   * A device of this account was removed: its sessions are gone (the caller forgot them), its
+   * chains are forgotten, and in every group whose own chain it holds this device starts a new
+   * chain at its next message, given only to the devices there are now.
+   */
+  async forgetRemovedDevice(userId: string, deviceId: string): Promise<void> {
+    const key = deviceKey(userId, deviceId);
+    for (const wire of this.ctx.conversations.all()) {
+      if (wire.kind !== 'group') continue;
+      await this.ctx.groups.dropDevice(wire.id, userId, deviceId);
+      await this.ctx.groups.withLock(wire.id, async () => {
+        const own = await this.ctx.groups.own(wire.id);
+        if (own?.sentTo.has(key)) await this.ctx.groups.newOwnChain(wire.id, own.members);
+      });
+    }
+  }
+
   /** A peer device reset its session with us: it may have lost our sender keys too. */
   async forgetDistributionTo(userId: string, deviceId: string): Promise<void> {
     for (const wire of this.ctx.conversations.all()) {
@@ -648,15 +665,45 @@ export class Messenger {
     return chat;
   }
 
+  /**
+   * Decrypts a row: through the account's self copy when there is one — it opens with a key every
+   * device of the account holds and uses up no ratchet or sender-key state, so history this device
+   * read before (and lost from its cache) reads again — else through this device's own ciphertext
+   * or the group's shared body. A self copy that does not open falls back to those.
+   */
   private async decrypt(raw: RawMessage): Promise<{ payload: Record<string, unknown>; viaSelfCopy: boolean }> {
-    const provider = this.ctx.provider;
     const context = { conversationId: raw.conversation_id, senderId: raw.sender_id, senderDeviceId: raw.sender_device_id };
+    // Absent in placeholders cached before the field existed.
+    const selfBody = raw.self_body ?? null;
+    if (selfBody === null) return this.decryptOwn(raw, context);
+    let selfCopyError: unknown;
+    try {
+      return { payload: this.openSelfCopyBody(selfBody, 'self_body', context), viaSelfCopy: true };
+    } catch (error) {
+      selfCopyError = error;
+    }
+    if (raw.recipient_body === null && raw.body === null) throw selfCopyError;
+    return this.decryptOwn(raw, context);
+  }
+
+  /** Only a self copy of this account opens under its key; anything else fails authentication. */
+  private openSelfCopyBody(encoded: string, field: string, context: { conversationId: string; senderId: string; senderDeviceId: string }): Record<string, unknown> {
+    const decoded = decodeBody(decodeBase64(encoded, field));
+    if (decoded.type !== BodyType.SELF_COPY) throw new CryptoError(CryptoErrorCode.INVALID_MESSAGE, 'Not a self copy');
+    return openSelfCopy(this.ctx.selfCopyKey, decoded.sealed, context, this.ctx.provider);
+  }
+
+  /** This device's own ciphertext of a row, or the group's shared body. */
+  private async decryptOwn(
+    raw: RawMessage,
+    context: { conversationId: string; senderId: string; senderDeviceId: string },
+  ): Promise<{ payload: Record<string, unknown>; viaSelfCopy: boolean }> {
     if (raw.recipient_body !== null) {
       const bytes = decodeBase64(raw.recipient_body, 'recipient_body');
       const decoded = decodeBody(bytes);
       if (decoded.type === BodyType.SELF_COPY) {
-        // Only a self copy of this account opens under its key; anything else fails authentication.
-        return { payload: openSelfCopy(this.ctx.selfCopyKey, decoded.sealed, context, provider), viaSelfCopy: true };
+        // A server that puts the self copy where this device's ciphertext goes (older servers did).
+        return { payload: openSelfCopy(this.ctx.selfCopyKey, decoded.sealed, context, this.ctx.provider), viaSelfCopy: true };
       }
       if (raw.body === null) {
         const padded = await this.ctx.sessions.decrypt(raw.sender_id, raw.sender_device_id, raw.conversation_id, bytes, (userId, key) =>

@@ -65,4 +65,19 @@ export class Outbox {
   async remove(clientMsgId: string): Promise<void> {
     if (this.entries.delete(clientMsgId)) await this.save();
   }
+
+  /**
+   * Drops the ciphertexts of every entry (they were made by sessions this device no longer has):
+   * each is encrypted again before it is next sent.
+   */
+  async forgetCiphertexts(): Promise<void> {
+    let changed = false;
+    for (const entry of this.entries.values()) {
+      if (entry.fields === null) continue;
+      entry.fields = null;
+      entry.attempts = 0;
+      changed = true;
+    }
+    if (changed) await this.save();
+  }
 }

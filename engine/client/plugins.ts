@@ -20,6 +20,7 @@ import type { AnyPluginDefinition } from '../plugin/define.js';
 import type {
   ClientHookTaps,
   ClientPluginApi,
+  DecoratedMessage,
   IdentityKeyContext,
   IdentityKeyStatus,
   IncomingContext,
@@ -27,6 +28,7 @@ import type {
   OutgoingContext,
   PluginClientFacade,
   TerminalCommand,
+  TerminalDecoration,
 } from '../plugin/client-api.js';
 import type { PluginCommands, ServerInfo } from './types.js';
 
@@ -48,6 +50,7 @@ interface PluginRecord {
   started: boolean;
   exposed: Record<string, unknown> | undefined;
   readonly commands: TerminalCommand[];
+  readonly decorators: Array<Parameters<ClientPluginApi['decorate']>[0]>;
 }
 
 export class PluginFailure extends KecalekError {
@@ -76,7 +79,7 @@ export class ClientPluginHost {
   ) {
     for (const definition of definitions) {
       if (typeof definition.client !== 'function' || this.records.has(definition.name)) continue;
-      this.records.set(definition.name, { definition, started: false, exposed: undefined, commands: [] });
+      this.records.set(definition.name, { definition, started: false, exposed: undefined, commands: [], decorators: [] });
     }
   }
 
@@ -113,6 +116,26 @@ export class ClientPluginHost {
     const out: Record<string, Record<string, unknown>> = {};
     for (const [name, record] of this.records) if (this.active.has(name) && record.exposed) out[name] = record.exposed;
     return out;
+  }
+
+  /** Merged terminal decorations of a message from the active plugins (a failing decorator is reported and skipped). */
+  decorations(message: DecoratedMessage, self: { userId: string; username: string } | undefined): Required<TerminalDecoration> {
+    const merged = { badges: [] as string[], notes: [] as string[], highlights: [] as Array<{ text: string; strong?: boolean }> };
+    for (const [name, record] of this.records) {
+      if (!this.active.has(name)) continue;
+      for (const decorator of record.decorators) {
+        try {
+          const decoration = decorator(message, self);
+          if (!decoration) continue;
+          merged.badges.push(...(decoration.badges ?? []));
+          merged.notes.push(...(decoration.notes ?? []));
+          merged.highlights.push(...(decoration.highlights ?? []));
+        } catch (error) {
+          this.options.report(new PluginFailure(name, 'its terminal decorator', error));
+        }
+      }
+    }
+    return merged;
   }
 
   /** The terminal commands of the active plugins. */
@@ -194,6 +217,9 @@ export class ClientPluginHost {
       },
       command: (command) => {
         record.commands.push(command);
+      },
+      decorate: (decorator) => {
+        record.decorators.push(decorator);
       },
     };
   }

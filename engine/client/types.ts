@@ -206,6 +206,13 @@ export interface ClientEvents {
   identity_changed: [info: { userId: string; username: string; wasVerified: boolean }];
   session_reset: [info: { userId: string; deviceId: string }];
   devices_changed: [];
+  /**
+   * This device was removed from the account (`remove_device` on another device): the server
+   * refuses its login (`device_removed`), so it is logged out and does not reconnect. Its local
+   * folder stays: linking this computer again (`startLinking`, approved from another device)
+   * reuses it, as a new device of the account. Emitted after the logout, at login or on reconnect.
+   */
+  device_removed: [info: { email: string; deviceId: string }];
   /** A failure that happened in the background (sync, upkeep); shown to the user, never thrown. */
   error: [error: Error];
   /** Events emitted by plugins' client parts (`api.emit`). */

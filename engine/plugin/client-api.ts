@@ -84,6 +84,34 @@ export interface PluginClientFacade {
   members(conversationId: string): Promise<ReadonlyMap<string, string>>;
   /** Sends a message in a conversation through the normal encrypted path, with extra payload fields. */
   sendPayload(conversationId: string, payload: MessagePayload): Promise<{ messageId: string; createdAt: number }>;
+  /**
+   * Merges `patch` into the `extra` fields of a cached message (the fields server plugins attach,
+   * like `reactions`), persists it and emits `message_updated`. Keys set to undefined are removed.
+   * Returns false when the message is not in this device's cache.
+   */
+  updateMessage(conversationId: string, messageId: string, patch: Record<string, unknown>): Promise<boolean>;
+}
+
+/** A message as a plugin's terminal decorator sees it. */
+export interface DecoratedMessage {
+  readonly id: string;
+  readonly conversationId: string;
+  readonly senderId: string;
+  readonly own: boolean;
+  readonly text: string;
+  readonly payload: MessagePayload;
+  readonly deleted: boolean;
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/** What a plugin adds to a message in the terminal client (plain text; the terminal styles it). */
+export interface TerminalDecoration {
+  /** Short markers after the message's header, e.g. a pin. */
+  readonly badges?: readonly string[];
+  /** Extra lines under the message, e.g. reaction counts. */
+  readonly notes?: readonly string[];
+  /** Substrings of the text to emphasise (mentions); `strong` ones are for the user (mentions of me). */
+  readonly highlights?: ReadonlyArray<{ readonly text: string; readonly strong?: boolean }>;
 }
 
 export interface ClientPluginApi<Config = unknown> {
@@ -100,4 +128,6 @@ export interface ClientPluginApi<Config = unknown> {
   emit(eventType: string, data: unknown): void;
   /** Adds a terminal-client command. */
   command(command: TerminalCommand): void;
+  /** Adds to how the terminal client shows messages (badges, notes under a message, highlights). */
+  decorate(decorator: (message: DecoratedMessage, self: { readonly userId: string; readonly username: string } | undefined) => TerminalDecoration | void): void;
 }

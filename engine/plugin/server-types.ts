@@ -139,10 +139,10 @@ export interface MessageView {
   deleted_at: number | null;
   /** Shared ciphertext (groups), base64. */
   body: string | null;
-  /** This device's ciphertext (or the user's self copy), base64. */
+  /** This device's own ciphertext (DMs and control messages addressed to it), base64, or null. */
   recipient_body: string | null;
-  /** True when recipient_body is the user's self copy rather than a per-device ciphertext. */
-  self_copy: boolean;
+  /** The user's self copy (the row for SELF_DEVICE_ID, readable by every device of the user), base64, or null. */
+  self_body: string | null;
   [pluginField: string]: unknown;
 }
 

@@ -53,6 +53,13 @@ export interface KecalekServer {
 
 export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<KecalekServer> {
   const log = options.logger ?? createLogger({ level: config.logLevel });
+  if (config.redisUrl !== undefined) {
+    // Refuse rather than silently run as a single node that other processes cannot reach.
+    throw new StartupError(
+      StartupErrorCode.CONFIG_INVALID,
+      'REDIS_URL is set, but this version runs as one process (pushes, presence and rate limits are in-process); unset REDIS_URL',
+    );
+  }
   const tlsContext = await resolveTls(config, log);
   const database = openDatabase({ url: config.databaseUrl, defaultSqlitePath: `${config.dataDir}/kecalek.db` });
   const transports: TransportServer[] = [];

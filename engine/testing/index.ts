@@ -13,3 +13,19 @@ export { testServerConfig } from '../server/config.js';
 export type { ServerConfigOverrides } from '../server/config.js';
 export { createAccount, login, readOutboxCode, readOutbox } from './accounts.js';
 export type { TestAccount, CreateAccountOptions, LoginOptions, TestLogin } from './accounts.js';
+export {
+  PASSWORD,
+  FAST_ENVELOPE,
+  uniqueName,
+  tempHome,
+  removeHomes,
+  clientFor,
+  registerUser,
+  loginUser,
+  linkDevice,
+  waitFor,
+  waitForText,
+  closeAll,
+  EventLog,
+} from './clients.js';
+export type { ClientSetup, User } from './clients.js';

@@ -2,8 +2,8 @@
  * Direct messages end to end through a real server, with three users and Alice on two devices:
  * both directions, live and offline delivery, both of Alice's devices seeing sent and received
  * messages, history read through self copies by a device linked later, device_mismatch recovery
- * when a peer adds a device, session resets, and the history API (cache-first, sync, paging back,
- * deletion, read receipts).
+ * when a peer's new device could not be encrypted for yet, session resets, and the history API
+ * (cache-first, sync, paging back, deletion, read receipts).
  */
 import { expect } from 'chai';
 import { SELF_DEVICE_ID } from '../../protocol/constants.js';
@@ -21,6 +21,7 @@ import {
   EventLog,
   type User,
 } from './helpers.js';
+import { preKeyGate, requestRecorder } from './server-tools.js';
 
 /** Self-copy rows the server holds for these messages of this user. */
 async function selfCopies(server: TestServer, userId: string, messageIds: string[]): Promise<number> {
@@ -38,10 +39,12 @@ forEachBackend('ChatClient direct messages', (backend) => {
   let bob: User;
   let carol: User;
   const extra: User[] = [];
+  const gate = preKeyGate();
+  const recorder = requestRecorder();
 
   before(async function () {
     this.timeout(120_000);
-    server = await startTestServer({ databaseUrl: backend.databaseUrl });
+    server = await startTestServer({ databaseUrl: backend.databaseUrl, plugins: [gate.plugin, recorder.plugin] });
     alice = await registerUser(server, { username: 'alice' });
     bob = await registerUser(server, { username: 'bob' });
     carol = await registerUser(server, { username: 'carol' });
@@ -138,24 +141,33 @@ forEachBackend('ChatClient direct messages', (backend) => {
     const withBob = (await alice3.client.listConversations()).find((c) => c.peerId === bob.self.userId)!;
     expect((await alice3.client.getCachedMessages(withBob.id)).map((m) => m.text)).to.include.members(['hello bob', 'hi alice']);
 
-    // From now on the new device gets new messages directly (Carol learns about it by device_mismatch).
+    // From now on the new device gets new messages directly (Carol learnt about it from device_added).
     await carol.client.sendMessage(dm.id, 'hello third device');
     await waitForText(alice3, dm.id, 'hello third device');
     await alice3.client.close();
   });
 
-  it('recovers from device_mismatch when the peer adds a device', async function () {
+  it('recovers from device_mismatch when it encrypted before the peer’s new device had pre-keys', async function () {
     this.timeout(90_000);
     const dm = await carol.client.createDm(bob.email);
     await carol.client.sendMessage(dm.id, 'before bob has a second device');
     await waitForText(bob, dm.id, 'before bob has a second device');
-    // Carol now has Bob's device list cached; Bob links a second device.
-    const bob2 = await linkDevice(server, bob);
+    // Bob links a second device whose pre-keys are held back: Carol, told about it, fetches Bob's
+    // devices for her next message and finds no bundle for it yet.
+    gate.arm(bob.self.userId);
+    const linking = linkDevice(server, bob);
+    await gate.reached();
+    await carol.client.sendMessage(dm.id, 'while the new device has no pre-keys');
+    gate.release();
+    const bob2 = await linking;
     extra.push(bob2);
+    // Her cached list lacks the device, which has pre-keys now: device_mismatch, re-encrypted, sent again.
     const sent = await carol.client.sendMessage(dm.id, 'after bob added a device');
     const atBob2 = await waitForText(bob2, dm.id, 'after bob added a device');
     expect(atBob2.id).to.equal(sent.id);
     await waitForText(bob, dm.id, 'after bob added a device');
+    const attempts = recorder.requests.filter((r) => r.type === 'send_message' && r.clientMsgId === sent.clientMsgId);
+    expect(attempts).to.have.length(2);
     // Exactly one message was stored.
     const stored = (await server.server.database.knex('messages').where({ client_msg_id: sent.clientMsgId }).count({ n: '*' })) as Array<{ n: number | string }>;
     expect(Number(stored[0]!.n)).to.equal(1);

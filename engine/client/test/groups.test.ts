@@ -7,7 +7,8 @@
  * - forged group messages (a valid-looking message signed by another key, or another member's
  *   ciphertext tampered and injected through send_message by a malicious member) are refused and
  *   reported, never shown;
- * - a member's new device that missed the sender keys recovers the messages (resend request).
+ * - a member's new device that a sender could not encrypt for yet (its pre-keys were not up when
+ *   the message was sent) recovers the message (sender-key request and resend).
  */
 import { cp } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -30,7 +31,7 @@ import { GroupKeys } from '../groups.js';
 import { KeyedSerial } from '../serial.js';
 import { AccountStore } from '../store/account-store.js';
 import { PASSWORD, closeAll, linkDevice, loginUser, registerUser, removeHomes, tempHome, waitFor, waitForText, type User } from './helpers.js';
-import { evilServer } from './server-tools.js';
+import { evilServer, preKeyGate, requestRecorder } from './server-tools.js';
 
 interface BodyRow {
   id: string;
@@ -73,10 +74,12 @@ forEachBackend('ChatClient groups', (backend) => {
   let dave: User;
   let groupId: string;
   const extra: User[] = [];
+  const gate = preKeyGate();
+  const recorder = requestRecorder();
 
   before(async function () {
     this.timeout(120_000);
-    server = await startTestServer({ databaseUrl: backend.databaseUrl, plugins: [evilServer] });
+    server = await startTestServer({ databaseUrl: backend.databaseUrl, plugins: [evilServer, gate.plugin, recorder.plugin] });
     alice = await registerUser(server, { username: 'alice' });
     bob = await registerUser(server, { username: 'bob' });
     carol = await registerUser(server, { username: 'carol' });
@@ -279,12 +282,20 @@ forEachBackend('ChatClient groups', (backend) => {
   it('lets a new device of a member read group messages it has no sender key for yet', async function () {
     this.timeout(90_000);
     const errorsBefore = new Map([alice, bob, carol].map((member) => [member, member.events.errors.length]));
-    // Alice's device list for Bob is cached: she does not know about Bob's new device yet.
-    const bob2 = await linkDevice(server, bob);
-    extra.push(bob2);
+    // Bob's new device is logged in (Alice was told) but its pre-keys are held back: Alice cannot
+    // give it her sender key, yet the server hands it the group message.
+    gate.arm(bob.self.userId);
+    const linking = linkDevice(server, bob);
+    await gate.reached();
     const sent = await alice.client.sendMessage(groupId, 'to the new device too');
+    gate.release();
+    const bob2 = await linking;
+    extra.push(bob2);
     const atBob2 = await waitForText(bob2, groupId, 'to the new device too');
     expect(atBob2.id).to.equal(sent.id);
+    // It asked Alice for her key (a control message of its own in the group).
+    const asked = recorder.requests.filter((r) => r.type === 'send_message' && r.deviceId === bob2.self.deviceId && r.conversationId === groupId && r.kind === 'control');
+    expect(asked.length).to.be.greaterThan(0);
     await bob2.client.sendMessage(groupId, 'bob’s new device speaks');
     for (const member of [alice, alice2, bob, carol]) await waitForText(member, groupId, 'bob’s new device speaks');
     for (const member of [alice, bob, carol, bob2]) expect(member.events.errors.slice(errorsBefore.get(member) ?? 0), member.username).to.deep.equal([]);

@@ -50,3 +50,81 @@ export function connectionDropper(getServer: () => TestServer | undefined): { pl
   });
   return { plugin, arm: (userId) => armed.add(userId), drops: () => dropped };
 }
+
+export interface RecordedRequest {
+  readonly type: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  /** send_message: the conversation, the kind and the client_msg_id. */
+  readonly conversationId?: string;
+  readonly kind?: string;
+  readonly clientMsgId?: string;
+}
+
+/**
+ * Records every request of a logged-in connection as the server received it: a send that was
+ * answered device_mismatch shows up as a second send_message with the same client_msg_id.
+ */
+export function requestRecorder(): { plugin: AnyPluginDefinition; requests: RecordedRequest[] } {
+  const requests: RecordedRequest[] = [];
+  const plugin = definePlugin({
+    name: 'request-recorder',
+    version: '1.0.0',
+    apiVersion: 1,
+    server(api) {
+      api.hooks.beforeRequest.tap(({ type, request, context }) => {
+        const session = context.session;
+        if (!session) return undefined;
+        const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+        requests.push({
+          type,
+          userId: session.userId,
+          deviceId: session.deviceId,
+          conversationId: text(request.conversation_id),
+          kind: type === 'send_message' ? (text(request.kind) ?? 'message') : undefined,
+          clientMsgId: text(request.client_msg_id),
+        });
+        return undefined;
+      });
+    },
+  });
+  return { plugin, requests };
+}
+
+/**
+ * Holds the first signed pre-key upload of an armed user's device (a device that just logged in
+ * for the first time) until released: while it waits, the device is logged in but nobody can
+ * encrypt for it yet. The device's connection waits too (requests are handled in order).
+ */
+export function preKeyGate(): { plugin: AnyPluginDefinition; arm(userId: string): void; reached(): Promise<void>; release(): void } {
+  let armed: string | undefined;
+  let reached!: () => void;
+  let reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+  let release!: () => void;
+  let released = new Promise<void>((resolve) => (release = resolve));
+  const plugin = definePlugin({
+    name: 'prekey-gate',
+    version: '1.0.0',
+    apiVersion: 1,
+    server(api) {
+      api.hooks.beforeRequest.tap(async ({ type, request, context }) => {
+        if (type !== 'ensure_prekeys' && type !== 'upload_prekeys') return undefined;
+        if (armed === undefined || context.session?.userId !== armed || request.signed_prekey === undefined) return undefined;
+        armed = undefined;
+        reached();
+        await released;
+        return undefined;
+      });
+    },
+  });
+  return {
+    plugin,
+    arm(userId) {
+      armed = userId;
+      reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+      released = new Promise<void>((resolve) => (release = resolve));
+    },
+    reached: () => reachedPromise,
+    release: () => release(),
+  };
+}

@@ -24,7 +24,8 @@ import { listAccounts } from '../index.js';
 import { AccountStore, KEYS_FILE } from '../store/account-store.js';
 import { FileWriters, TEMP_MARKER } from '../store/files.js';
 import { LOCKOUT_FILE } from '../store/lockout.js';
-import { PASSWORD, clientFor, closeAll, EventLog, registerUser, removeHomes, tempHome, waitForText, type User } from './helpers.js';
+import { SELF_DEVICE_ID } from '../../protocol/constants.js';
+import { PASSWORD, clientFor, closeAll, EventLog, registerUser, removeHomes, tempHome, waitFor, waitForText, type User } from './helpers.js';
 
 async function walk(dir: string): Promise<Array<{ path: string; dir: boolean }>> {
   const out: Array<{ path: string; dir: boolean }> = [{ path: dir, dir: true }];
@@ -75,8 +76,12 @@ forEachBackend('ChatClient key store', (backend) => {
     home = alice.home;
     folder = join(home, alice.email);
     const dm = await alice.client.createDm(bob.email);
-    await bob.client.sendMessage(dm.id, secret);
+    const received = await bob.client.sendMessage(dm.id, secret);
     await waitForText(alice, dm.id, secret);
+    // Alice's self copy of what she received is on the server before she closes.
+    await waitFor('Alice’s self copy', async () =>
+      (await server.server.database.knex('message_recipients').where({ message_id: received.id, user_id: alice.self.userId, device_id: SELF_DEVICE_ID })).length === 1,
+    );
     const group = await alice.client.createGroup('Secrets', [bob.email]);
     await alice.client.sendMessage(group.id, groupSecret);
     await waitForText(bob, group.id, groupSecret);
@@ -166,9 +171,8 @@ forEachBackend('ChatClient key store', (backend) => {
     }
     await restore();
 
-    // A damaged message cache is reported and rebuilt from the server: what self copies cover is
-    // readable again; a received direct message whose per-device key was already used is kept as
-    // an undecryptable placeholder (forward secrecy: that key is gone), never dropped.
+    // A damaged message cache is reported and rebuilt from the server through the self copies: a
+    // received direct message too, although its per-device ratchet key was used up already.
     const cacheDir = join(folder, 'cache');
     for (const name of await readdir(cacheDir)) await truncate(join(cacheDir, name), 30);
     const rebuilt = await relogin();
@@ -179,8 +183,8 @@ forEachBackend('ChatClient key store', (backend) => {
       const group = list.find((c) => c.kind === 'group')!;
       expect((await rebuilt.client.getCachedMessages(group.id)).map((m) => m.text)).to.deep.equal([groupSecret]);
       const dm = list.find((c) => c.kind === 'dm')!;
-      const [placeholder] = await rebuilt.client.getCachedMessages(dm.id);
-      expect(placeholder).to.include({ undecryptable: true, senderId: bob.self.userId });
+      const history = await rebuilt.client.getCachedMessages(dm.id);
+      expect(history.map((m) => [m.text, m.undecryptable, m.senderId])).to.deep.equal([[secret, false, bob.self.userId]]);
     } finally {
       await rebuilt.client.close();
       await restore();

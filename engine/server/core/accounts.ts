@@ -11,6 +11,11 @@
  * are thrown away — so the answer looks exactly like a registered user's. A phantom is upgraded in
  * place (same user id) when its owner registers, and removed after a while when nobody talks to it
  * (L8).
+ *
+ * A login binds the connection to a device: a known one, or a new one that is announced to the
+ * account's other devices and its online contacts (`device_added`). A removed device's id is
+ * refused (`device_removed`): every device holds the login key, and without its tombstone a
+ * removed device would simply come back.
  */
 import { createHmac, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -49,7 +54,8 @@ import {
   upsertPendingRegistration,
   type UserRecord,
 } from '../db/users.js';
-import { deleteDevicesOfUser, findDevice, insertDevice, insertDeviceWithinCap, touchDevice } from '../db/devices.js';
+import { deleteDevicesOfUser, findDevice, insertDevice, insertDeviceWithinCap, isRemovedDevice, touchDevice } from '../db/devices.js';
+import { contactIds } from '../db/conversations.js';
 import { insertOneTimePreKeyRows, upsertSignedPreKey } from '../db/prekeys.js';
 import { SERVER_VERSION } from '../version.js';
 import { shortId } from '../logger.js';
@@ -469,6 +475,13 @@ export function createAccountsModule(internals: EngineInternals): AnyPluginDefin
             deviceId = known.id;
             newDevice = false;
             await touchDevice(db, user.id, deviceId, now, request.device_name);
+          } else if (request.device_id !== undefined && (await isRemovedDevice(db, user.id, request.device_id))) {
+            // Every device holds the login key: without this a removed device would come straight
+            // back as a new one. Said only to someone who proved the login key.
+            throw new WireError(
+              WireErrorCode.DEVICE_REMOVED,
+              'This device was removed from the account; link it again from one of the account\'s devices',
+            );
           } else {
             deviceId = randomUUID();
             newDevice = true;
@@ -485,6 +498,13 @@ export function createAccountsModule(internals: EngineInternals): AnyPluginDefin
           }
           if (connection.closed) throw errors.invalidCredentials();
           await internals.authenticate(connection, { userId: user.id, deviceId, username: user.username });
+          if (newDevice) {
+            // Contacts and the account's other devices encrypt for the new device from their next
+            // message on (fetching its bundle) instead of learning it from device_mismatch.
+            const contacts = await contactIds(db, user.id);
+            api.notify([user.id, ...contacts], 'device_added', { user_id: user.id, device_id: deviceId }, { exceptConnectionId: connection.id });
+            log.info({ user: shortId(user.id), device: shortId(deviceId) }, 'device added');
+          }
           return {
             user_id: user.id,
             username: user.username,

@@ -321,6 +321,7 @@ export function createConversationsModule(internals: EngineInternals): AnyPlugin
             const view = await viewFor(row, userId, deviceId, false);
             api.notify([userId], 'conversation_created', { conversation: view }, { exceptConnectionId });
             await pushCreated(row, [peerId]);
+            await fireMemberAdded({ conversationId: row.id, userId: peerId, by: userId, reason: 'create' });
             return { conversation: view, created: true };
           }
 

@@ -156,7 +156,7 @@ export function createKeysModule(internals: EngineInternals): AnyPluginDefinitio
         if (request.device_id === deviceId) {
           throw errors.conflict('This is the device you are using; log out instead, or remove it from another device');
         }
-        if (!(await removeDevice(db, userId, request.device_id))) throw errors.notFound('No such device');
+        if (!(await removeDevice(db, userId, request.device_id, Date.now()))) throw errors.notFound('No such device');
         internals.disconnectDevice(userId, request.device_id);
         const remaining = await listDevices(db, userId);
         api.notifyDevices(

@@ -6,6 +6,11 @@
  *   user's first connection, the online contacts receive `user_online {user_id}`.
  * - When a user's last connection closes (or logs out), the online contacts receive
  *   `user_offline {user_id}`.
+ * - When someone becomes a member of a conversation (memberAdded: a new DM, a group creation or
+ *   addition, an accepted invitation) and that makes new contacts of people who are both online,
+ *   each side gets `user_online` for the other: the new member one per online member it did not
+ *   share a conversation with before, those members one for the new member. `online_users` stays
+ *   the login snapshot (clients replace their set with it); everything after it is incremental.
  * - `session_reset` relays "my session with you broke, start a new one" to a peer's device(s):
  *   `session_reset {from_user_id, from_device_id}`.
  *
@@ -17,7 +22,7 @@ import { definePlugin, type AnyPluginDefinition } from '../../plugin/define.js';
 import type { CoreServices } from '../../plugin/core-services.js';
 import type { AuthedRequestContext } from '../../plugin/server-types.js';
 import { Uuid } from '../../protocol/validation.js';
-import { contactIds, shareConversation } from '../db/conversations.js';
+import { contactIds, contactsOutside, memberships, shareConversation, type MembershipRow } from '../db/conversations.js';
 import { findDevice } from '../db/devices.js';
 import { SERVER_VERSION } from '../version.js';
 import { CORE_TOKENS } from './tokens.js';
@@ -60,6 +65,24 @@ export function createPresenceModule(internals: EngineInternals): AnyPluginDefin
       let stopping = false;
       api.onShutdown(() => {
         stopping = true;
+      });
+
+      api.hooks.memberAdded.tap(async ({ conversationId, userId, by, reason }) => {
+        if (stopping || !registry.isOnline(userId)) return;
+        const members = await memberships(db, conversationId);
+        const joinedAt = members.find((m) => m.userId === userId)?.joinedAt;
+        if (joinedAt === undefined) return;
+        // A creation fires memberAdded for each person named, after all of them were added: a pair
+        // of them is announced once, in the hook of the one with the greater id.
+        const announcedByOther = (m: MembershipRow) => reason === 'create' && m.userId !== by && m.joinedAt === joinedAt && m.userId > userId;
+        const online = members.filter((m) => m.userId !== userId && !announcedByOther(m) && registry.isOnline(m.userId)).map((m) => m.userId);
+        if (online.length === 0) return;
+        // Contacts from another conversation know each other's presence already.
+        const known = await contactsOutside(db, userId, online, conversationId);
+        const fresh = online.filter((id) => !known.has(id));
+        if (fresh.length === 0) return;
+        for (const id of fresh) api.notify([userId], 'user_online', { user_id: id });
+        if (registry.isOnline(userId)) api.notify(fresh, 'user_online', { user_id: userId });
       });
 
       api.hooks.disconnect.tap(async ({ session, lastConnection }) => {

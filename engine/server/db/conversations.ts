@@ -414,3 +414,21 @@ export async function sendContext(db: Knex, conversationId: string, senderId: st
       : undefined;
   return { kind: first.kind, members, duplicate };
 }
+
+/**
+ * Which of `candidates` share a conversation with `userId` other than `exceptConversationId`:
+ * who already counted as a contact before that conversation.
+ */
+export async function contactsOutside(db: Knex, userId: string, candidates: readonly string[], exceptConversationId: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const chunk of idChunks(candidates)) {
+    const rows: Array<{ user_id: string }> = await db('conversation_members as mine')
+      .join('conversation_members as other', 'other.conversation_id', 'mine.conversation_id')
+      .where('mine.user_id', userId)
+      .andWhere('mine.conversation_id', '<>', exceptConversationId)
+      .whereIn('other.user_id', chunk)
+      .distinct('other.user_id');
+    for (const row of rows) found.add(row.user_id);
+  }
+  return found;
+}

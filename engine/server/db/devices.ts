@@ -1,6 +1,8 @@
 /**
  * Devices: each login binds a connection to one of the user's devices. A device owns its signed
- * pre-key and one-time pre-keys (deleted with it by the foreign keys' cascade).
+ * pre-key and one-time pre-keys (deleted with it by the foreign keys' cascade). A removed device
+ * leaves a tombstone (`removed_devices`, migrations/0003_removed_devices.ts) so that it cannot log
+ * in as itself again.
  */
 import type { Knex } from 'knex';
 import { databaseKind } from './connect.js';
@@ -86,15 +88,23 @@ export async function touchDevice(db: Knex, userId: string, deviceId: string, no
 
 /**
  * Removes a device of `userId` with everything addressed to it: its pre-keys (cascade) and the
- * per-device ciphertexts waiting for it. Returns false when there is no such device of that user.
+ * per-device ciphertexts waiting for it, and leaves its tombstone, all in one transaction (a login
+ * never finds neither the device nor its tombstone). Returns false when there is no such device of
+ * that user.
  */
-export async function removeDevice(knex: Knex, userId: string, deviceId: string): Promise<boolean> {
+export async function removeDevice(knex: Knex, userId: string, deviceId: string, now: number): Promise<boolean> {
   return knex.transaction(async (trx) => {
     const deleted = Number(await trx('devices').where({ id: deviceId, user_id: userId }).delete());
     if (deleted === 0) return false;
     await trx('message_recipients').where({ user_id: userId, device_id: deviceId }).delete();
+    await trx('removed_devices').insert({ device_id: deviceId, user_id: userId, removed_at: now });
     return true;
   });
+}
+
+/** Whether `deviceId` is a device of `userId` that was removed (a tombstone of another user's device does not count). */
+export async function isRemovedDevice(db: Knex, userId: string, deviceId: string): Promise<boolean> {
+  return (await db('removed_devices').where({ device_id: deviceId, user_id: userId }).first(db.raw('1 as one'))) !== undefined;
 }
 
 /** Deletes every device of a user (their pre-keys cascade). For use inside a transaction. */

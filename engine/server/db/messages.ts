@@ -230,7 +230,10 @@ export async function fetchPage(db: Knex, q: PageQuery): Promise<Page> {
       .andWhere('user_id', q.userId)
       .whereIn('device_id', devices)
       .select('message_id', 'device_id', 'body');
-    for (const row of bodies) (row.device_id === q.deviceId ? deviceBodies : selfBodies).set(row.message_id, row.body);
+    for (const row of bodies) {
+      if (row.device_id === q.deviceId) deviceBodies.set(row.message_id, row.body);
+      if (row.device_id === SELF_DEVICE_ID) selfBodies.set(row.message_id, row.body);
+    }
   }
   const messages = page.map((row) => viewFrom(row, deviceBodies.get(row.id as string) ?? null, selfBodies.get(row.id as string) ?? null));
   if (!ascending) messages.reverse();
@@ -252,9 +255,14 @@ export function cutAtTimestamp<T>(rows: T[], limit: number, ts: (row: T) => numb
   return { rows: end > 0 ? page.slice(0, end) : page, hasMore: true };
 }
 
+/**
+ * A row as get_messages shows it: this device's own ciphertext and the user's self copy side by
+ * side. A device that already used the ratchet key of its own ciphertext (it read the message
+ * before and lost its cache) can only read the message again through the self copy.
+ */
 function viewFrom(row: Record<string, unknown>, deviceBody: string | null, selfBody: string | null): MessageView {
   const deletedAt = toMillisOrNull(row.deleted_at);
-  const recipientBody = deletedAt !== null ? null : (deviceBody ?? selfBody);
+  const live = deletedAt === null;
   return {
     id: row.id as string,
     conversation_id: row.conversation_id as string,
@@ -263,9 +271,9 @@ function viewFrom(row: Record<string, unknown>, deviceBody: string | null, selfB
     kind: row.kind as MessageKind,
     created_at: toMillis(row.created_at),
     deleted_at: deletedAt,
-    body: deletedAt !== null ? null : ((row.body as string | null) ?? null),
-    recipient_body: recipientBody,
-    self_copy: recipientBody !== null && deviceBody === null,
+    body: live ? ((row.body as string | null) ?? null) : null,
+    recipient_body: live ? deviceBody : null,
+    self_body: live ? selfBody : null,
   };
 }
 

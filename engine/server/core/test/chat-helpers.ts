@@ -100,7 +100,7 @@ export interface MessageView {
   deleted_at: number | null;
   body: string | null;
   recipient_body: string | null;
-  self_copy: boolean;
+  self_body: string | null;
   [extra: string]: unknown;
 }
 

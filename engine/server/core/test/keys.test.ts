@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import {
   ed25519KeyPair,
+  ed25519Sign,
   ed25519Verify,
   generateOneTimePreKeys,
   generateSignedPreKey,
@@ -18,6 +19,8 @@ import {
 import { decodeBase64, encodeBase64 } from '../../../protocol/base64.js';
 import { forEachBackend, startTestServer, type TestConnection, type TestServer } from '../../../testing/index.js';
 import { createAccount, login, TEST_ONE_TIME_PREKEYS, type TestAccount } from '../../../testing/accounts.js';
+import { loginChallengeMessage } from '../../../protocol/auth.js';
+import { SERVER_VERSION } from '../../version.js';
 
 const b64 = encodeBase64;
 
@@ -162,10 +165,24 @@ forEachBackend('core-keys', (backend) => {
       // The caller's own connection got no push (a request round trip later, still none).
       await alice.connection.expectOk('get_prekey_count');
       expect(alice.connection.pushes.filter((p) => p.type === 'device_removed')).to.have.length(0);
-      // The removed device cannot log in as itself again: it comes back as a new device.
-      const back = await device(alice, { deviceId: doomed.deviceId, uploadPreKeys: false });
-      expect(back.newDevice).to.equal(true);
-      expect(back.deviceId).not.to.equal(doomed.deviceId);
+      // The removed device cannot log in as itself again (its tombstone is kept).
+      const back = await server.connect();
+      cleanup.push(back);
+      const started = await back.expectOk<{ challenge: string }>('login_start', { email: alice.email });
+      const challenge = decodeBase64(started.challenge, 'challenge', { exactBytes: 32 });
+      const refused = await back.expectError(
+        'login_finish',
+        {
+          email: alice.email,
+          signature: b64(ed25519Sign(alice.login.privateKey, loginChallengeMessage(challenge, alice.email))),
+          client_version: SERVER_VERSION,
+          device_id: doomed.deviceId,
+        },
+        'device_removed',
+      );
+      expect(refused.message).to.include('removed');
+      expect(await knex('removed_devices').where({ device_id: doomed.deviceId, user_id: alice.userId })).to.have.length(1);
+      expect(await knex('devices').where({ id: doomed.deviceId })).to.have.length(0);
     });
 
     it('refuses the current device, other users’ devices, unknown ids and bad input', async () => {

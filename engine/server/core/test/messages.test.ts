@@ -105,11 +105,13 @@ forEachBackend('core-messages', (backend) => {
 
       const atBob = (await getMessages(bob.devices[1]!, dm.id)).messages;
       expect(atBob).to.have.length(1);
-      expect(atBob[0]).to.include({ id: sent.message_id, recipient_body: bodyFor(bob.devices[1]!), self_copy: false, body: null, deleted_at: null, kind: 'message' });
+      expect(atBob[0]).to.include({ id: sent.message_id, recipient_body: bodyFor(bob.devices[1]!), self_body: null, body: null, deleted_at: null, kind: 'message' });
       const selfBody = sent.recipients.find((r) => r.device_id === SELF_DEVICE_ID)!.body;
       const atSender = (await getMessages(a0, dm.id)).messages[0]!;
-      expect(atSender).to.include({ recipient_body: selfBody, self_copy: true });
-      expect((await getMessages(a1, dm.id)).messages[0]).to.include({ recipient_body: bodyFor(a1), self_copy: false });
+      expect(atSender).to.include({ recipient_body: null, self_body: selfBody });
+      // A device with its own ciphertext gets the self copy next to it.
+      expect((await getMessages(a1, dm.id)).messages[0]).to.include({ recipient_body: bodyFor(a1), self_body: selfBody });
+      expect(atSender).to.not.have.property('self_copy');
       expect(await count('message_recipients', { message_id: sent.message_id })).to.equal(4);
     });
 
@@ -190,16 +192,17 @@ forEachBackend('core-messages', (backend) => {
       const phantomDevice = bundle.devices[0]!.device_id;
       const missing = await alice.devices[0]!.connection.expectError('send_message', { conversation_id: dmId, recipients: [] }, 'device_mismatch');
       expect(missing.missing).to.deep.equal([{ user_id: phantomId, device_id: phantomDevice }]);
+      const selfCopy = cipher();
       const sent = await alice.devices[0]!.connection.expectOk<SendAnswer>('send_message', {
         conversation_id: dmId,
         recipients: [
           { user_id: phantomId, device_id: phantomDevice, body: cipher() },
-          { user_id: alice.userId, device_id: SELF_DEVICE_ID, body: cipher() },
+          { user_id: alice.userId, device_id: SELF_DEVICE_ID, body: selfCopy },
         ],
       });
       const rows: Array<{ user_id: string; device_id: string }> = await knex()('message_recipients').where({ message_id: sent.message_id });
       expect(rows.map((r) => [r.user_id, r.device_id])).to.deep.equal([[alice.userId, SELF_DEVICE_ID]]);
-      expect((await getMessages(alice.devices[0]!, dmId)).messages[0]!.self_copy).to.equal(true);
+      expect((await getMessages(alice.devices[0]!, dmId)).messages[0]).to.include({ recipient_body: null, self_body: selfCopy });
     });
 
     it('validates the request', async () => {
@@ -269,8 +272,8 @@ forEachBackend('core-messages', (backend) => {
       await settle(probe, devicesOf(alice, eve));
       expect(newMessages(a0, sent.message_id)).to.have.length(0);
       expect(newMessages(eve.devices[0]!, sent.message_id)).to.have.length(0);
-      expect((await getMessages(bob.devices[0]!, group.id)).messages[0]).to.include({ body: sent.body, recipient_body: null, self_copy: false });
-      expect((await getMessages(a1, group.id)).messages[0]).to.include({ body: sent.body, recipient_body: self, self_copy: true });
+      expect((await getMessages(bob.devices[0]!, group.id)).messages[0]).to.include({ body: sent.body, recipient_body: null, self_body: null });
+      expect((await getMessages(a1, group.id)).messages[0]).to.include({ body: sent.body, recipient_body: null, self_body: self });
     });
 
     it('needs the shared body and refuses per-device ciphertexts', async () => {
@@ -615,7 +618,7 @@ forEachBackend('core-messages', (backend) => {
       expect(received(alice.devices[0]!.connection, 'message_deleted')).to.have.length(0);
       expect(await count('message_recipients', { message_id: sent.message_id })).to.equal(0);
       const tombstone = (await getMessages(bob.devices[0]!, dm.id)).messages[0]!;
-      expect(tombstone).to.include({ id: sent.message_id, deleted_at: answer.deleted_at, body: null, recipient_body: null, self_copy: false });
+      expect(tombstone).to.include({ id: sent.message_id, deleted_at: answer.deleted_at, body: null, recipient_body: null, self_body: null });
       expect(record.messageDeleted.some((m) => m.id === sent.message_id && m.deletedBy === alice.userId)).to.equal(true);
 
       const again = await alice.devices[0]!.connection.expectOk('delete_message', { message_id: sent.message_id });
@@ -709,16 +712,21 @@ forEachBackend('core-messages', (backend) => {
       expect(answer.stored).to.equal(2);
       expect([...answer.skipped].sort()).to.deep.equal([deleted.message_id, elsewhere.message_id, unknown].sort());
       const history = (await getMessages(laptop, dm.id)).messages.filter((m) => m.deleted_at === null);
-      expect(history.map((m) => [m.recipient_body, m.self_copy])).to.deep.equal([
-        [copies[0], true],
-        [copies[1], true],
+      expect(history.map((m) => [m.recipient_body, m.self_body])).to.deep.equal([
+        [null, copies[0]],
+        [null, copies[1]],
       ]);
-      // The device's own ciphertext still wins over the self copy.
-      expect((await getMessages(bob.devices[0]!, dm.id)).messages[0]!.self_copy).to.equal(false);
+      // A device that has its own ciphertext gets both: its own (whose ratchet key it may have used
+      // already) and the self copy (readable again after it lost its cache).
+      const own = (await getMessages(bob.devices[0]!, dm.id)).messages.filter((m) => m.deleted_at === null);
+      expect(own.map((m) => [m.recipient_body, m.self_body])).to.deep.equal([
+        [received1.recipients.find((r) => r.device_id === bob.devices[0]!.deviceId)!.body, copies[0]],
+        [received2.recipients.find((r) => r.device_id === bob.devices[0]!.deviceId)!.body, copies[1]],
+      ]);
 
       const replaced = cipher();
       await bob.devices[0]!.connection.expectOk('reencrypt_messages', { items: [{ message_id: received1.message_id, body: replaced }] });
-      expect((await getMessages(laptop, dm.id)).messages[0]!.recipient_body).to.equal(replaced);
+      expect((await getMessages(laptop, dm.id)).messages[0]!.self_body).to.equal(replaced);
       expect(await count('message_recipients', { message_id: received1.message_id, user_id: bob.userId, device_id: SELF_DEVICE_ID })).to.equal(1);
     });
 

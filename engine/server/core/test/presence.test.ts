@@ -1,14 +1,14 @@
 /**
  * core-presence over real sockets against a real server, on SQLite and (when configured) MariaDB:
  * online lists at login, online/offline announcements to contacts only (first and last
- * connection), the presence service, and session_reset relays between people who share a
- * conversation.
+ * connection), announcements between people who just became contacts (memberAdded), the presence
+ * service, and session_reset relays between people who share a conversation.
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { forEachBackend, startTestServer, type TestConnection, type TestServer } from '../../../testing/index.js';
 import { login } from '../../../testing/accounts.js';
-import { closeOpened, createDm, expectFailure, person, probePlugin, received, settle, type Device } from './chat-helpers.js';
+import { closeOpened, createDm, createGroup, expectFailure, person, probePlugin, received, settle, type Device } from './chat-helpers.js';
 
 forEachBackend('core-presence', (backend) => {
   let server: TestServer;
@@ -33,12 +33,15 @@ forEachBackend('core-presence', (backend) => {
     const carol = await person(server);
     await createDm(alice.devices[0]!, bob);
     const carolDevice = carol.devices[0]!;
+    // The DM made them contacts while both were online: each heard about the other.
+    expect(await alice.devices[0]!.connection.nextPush('user_online')).to.deep.equal({ user_id: bob.userId });
+    expect(await bob.devices[0]!.connection.nextPush('user_online')).to.deep.equal({ user_id: alice.userId });
 
     // Bob's second device: Alice is online; Bob was online already, so nobody is told.
     const bob2 = await login(server, bob.account);
     expect(await bob2.connection.nextPush('online_users')).to.deep.equal({ user_ids: [alice.userId] });
     await settle(probe, [...alice.devices, carolDevice]);
-    expect(received(alice.devices[0]!.connection, 'user_online')).to.have.length(0);
+    expect(received(alice.devices[0]!.connection, 'user_online')).to.have.length(1);
 
     // Alice's only connection closes: her contacts (both of Bob's devices), and only they, hear it.
     await alice.devices[0]!.connection.close();
@@ -59,7 +62,7 @@ forEachBackend('core-presence', (backend) => {
     await second.connection.close();
     const bobs: Device[] = [bob.devices[0]!, { ...bob.devices[0]!, connection: bob2.connection }];
     await settle(probe, [...bobs, carolDevice]);
-    expect(received(bob.devices[0]!.connection, 'user_online')).to.have.length(1);
+    expect(received(bob.devices[0]!.connection, 'user_online')).to.have.length(2);
     expect(received(bob.devices[0]!.connection, 'user_offline')).to.have.length(1);
 
     // Logging out of the last connection is going offline.
@@ -69,6 +72,46 @@ forEachBackend('core-presence', (backend) => {
     for (const type of ['user_online', 'user_offline']) expect(received(carolDevice.connection, type), `carol got ${type}`).to.have.length(0);
     await back.connection.close();
     await bob2.connection.close();
+  });
+
+  it('tells people who just became contacts that the other is online: a DM, a group, add_member, an accepted invitation', async () => {
+    const [alice, bob, carol, dave, erin, frank] = await Promise.all([1, 2, 3, 4, 5, 6].map(() => person(server)));
+    const everyone = [alice, bob, carol, dave, erin, frank].map((p) => p.devices[0]!);
+    const onlineFrom = (p: { devices: Device[] }) => received<{ user_id: string }>(p.devices[0]!.connection, 'user_online').map((d) => d.user_id).sort();
+    const ids = (...people: Array<{ userId: string }>) => people.map((p) => p.userId).sort();
+
+    await createDm(alice.devices[0]!, bob);
+    await settle(probe, everyone);
+    expect(onlineFrom(alice)).to.deep.equal(ids(bob));
+    expect(onlineFrom(bob)).to.deep.equal(ids(alice));
+
+    // Dave is offline: added all the same, but nobody hears about him and he hears nothing.
+    await dave.devices[0]!.connection.close();
+    const group = await createGroup(alice.devices[0]!, 'Climbing', [bob, carol, dave]);
+    const live = everyone.filter((d) => d.userId !== dave.userId);
+    await settle(probe, live);
+    // Carol is new to both; Alice and Bob knew each other already (the DM), so nothing about that.
+    expect(onlineFrom(carol)).to.deep.equal(ids(alice, bob));
+    expect(onlineFrom(alice)).to.deep.equal(ids(bob, carol));
+    expect(onlineFrom(bob)).to.deep.equal(ids(alice, carol));
+
+    await bob.devices[0]!.connection.expectOk('add_member', { conversation_id: group.id, user_id: erin.userId });
+    await settle(probe, live);
+    expect(onlineFrom(erin)).to.deep.equal(ids(alice, bob, carol));
+    for (const member of [alice, bob, carol]) expect(onlineFrom(member)).to.include(erin.userId);
+
+    // An accepted invitation goes through memberAdded too (reason accept).
+    await probe.expectOk('test_add_member', { conversation_id: group.id, user_id: frank.userId, by: alice.userId });
+    await settle(probe, live);
+    expect(onlineFrom(frank)).to.deep.equal(ids(alice, bob, carol, erin));
+    for (const member of [alice, bob, carol, erin]) expect(onlineFrom(member)).to.include(frank.userId);
+
+    // Nobody heard about Dave, and joining again (a DM that exists) is no news.
+    for (const member of [alice, bob, carol, erin, frank]) expect(onlineFrom(member)).to.not.include(dave.userId);
+    const before = onlineFrom(alice).length;
+    await createDm(bob.devices[0]!, alice);
+    await settle(probe, live);
+    expect(onlineFrom(alice)).to.have.length(before);
   });
 
   it('lists no one for a user without contacts', async () => {
