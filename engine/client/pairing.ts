@@ -1,5 +1,5 @@
 /**
- * Device linking, client side (docs/protocol/pairing.md): moving an account's keys from a
+ * Device linking, client side (docs/PROTOCOL.md, "Device linking"): moving an account's keys from a
  * logged-in device (the approver) to a new device without letting the server read them or
  * substitute a key unnoticed.
  *

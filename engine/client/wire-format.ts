@@ -1,6 +1,6 @@
 /**
  * The client's ciphertext format: what goes inside `recipients[].body` and the group `body` of
- * `send_message` (the server relays it untouched). Documented in docs/protocol/client-wire.md.
+ * `send_message` (the server relays it untouched). Documented in docs/PROTOCOL.md, "Client ciphertexts and payloads".
  *
  *   pairwise prekey message  01 | 01 | len u8 | X3DH header (len) | ratchet header (41) | ciphertext
  *   pairwise ratchet message 01 | 02 | ratchet header (41) | ciphertext

@@ -1,6 +1,6 @@
 /**
  * Byte strings of device linking that the server and clients must build identically (see
- * docs/protocol/pairing.md). Browser-safe (no Node built-ins).
+ * docs/PROTOCOL.md, "Device linking"). Browser-safe (no Node built-ins).
  */
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 /**
- * core-pairing: linking a new device to an account (docs/protocol/pairing.md).
+ * core-pairing: linking a new device to an account (docs/PROTOCOL.md, "Device linking").
  *
  * The server is a mailbox with rules. A new device (not logged in) opens a pairing with a
  * commitment to its ephemeral X25519 key and gets an 8-digit code and a poll token; a logged-in
