@@ -6,10 +6,11 @@ import { Command } from 'commander';
 import { SERVER_VERSION } from '../engine/server/version.js';
 import { registerServerCommand } from './server-command.js';
 import { registerChatCommand } from './chat/command.js';
+import { registerPluginsCommand } from './plugins-command.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerServerCommand, registerChatCommand];
+const COMMANDS: readonly RegisterCommand[] = [registerServerCommand, registerChatCommand, registerPluginsCommand];
 
 export function createProgram(): Command {
   const program = new Command('kecalek')

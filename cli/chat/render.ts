@@ -125,7 +125,9 @@ function highlight(line: string, highlights: NonNullable<MessageRenderContext['d
   const escaped = [...new Set(wanted.map((h) => h.text))]
     .sort((a, b) => b.length - a.length)
     .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return line.replace(new RegExp(escaped.join('|'), 'g'), (match) => (strong.has(match) ? style.bold(style.yellow(match)) : style.cyan(match)));
+  // Whole words only: highlighting `@bob` must not colour the start of `@bobby`.
+  const pattern = new RegExp(`(?<![\\w.@-])(?:${escaped.join('|')})(?![\\w-]|\\.\\w)`, 'g');
+  return line.replace(pattern, (match) => (strong.has(match) ? style.bold(style.yellow(match)) : style.cyan(match)));
 }
 
 export const DELETED_TEXT = '[message deleted]';

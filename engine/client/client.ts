@@ -132,6 +132,20 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
         return { messageId: message.id, createdAt: message.createdAt };
       },
       updateMessage: (conversationId, messageId, patch) => this.updateMessageExtra(conversationId, messageId, patch),
+      cachedMessages: (conversationId) => this.getCachedMessages(conversationId),
+      conversation: async (conversationId) => {
+        try {
+          const conversation = await this.getConversation(conversationId);
+          return {
+            id: conversation.id,
+            kind: conversation.kind,
+            name: conversation.name,
+            members: new Map(conversation.members.map((m) => [m.userId, m.username])),
+          };
+        } catch {
+          return undefined;
+        }
+      },
     };
     Object.defineProperty(facade, 'self', {
       get: () => {

@@ -90,6 +90,10 @@ export interface PluginClientFacade {
    * Returns false when the message is not in this device's cache.
    */
   updateMessage(conversationId: string, messageId: string, patch: Record<string, unknown>): Promise<boolean>;
+  /** This device's decrypted messages of a conversation, oldest first (the local cache; no network). */
+  cachedMessages(conversationId: string): Promise<DecoratedMessage[]>;
+  /** Kind, name and members of a conversation the user belongs to (cached; fetched when unknown), or undefined. */
+  conversation(conversationId: string): Promise<{ readonly id: string; readonly kind: 'dm' | 'group'; readonly name: string; readonly members: ReadonlyMap<string, string> } | undefined>;
 }
 
 /** A message as a plugin's terminal decorator sees it. */
@@ -97,6 +101,8 @@ export interface DecoratedMessage {
   readonly id: string;
   readonly conversationId: string;
   readonly senderId: string;
+  readonly senderUsername: string;
+  readonly createdAt: number;
   readonly own: boolean;
   readonly text: string;
   readonly payload: MessagePayload;

@@ -72,6 +72,16 @@ export async function resolvePlugins(
   }));
 }
 
+/**
+ * Loads and checks one plugin-list entry without ordering or configuring it (the admin commands
+ * use it to find a plugin that is not enabled). Fails like start-up does, with one StartupError line.
+ */
+export async function loadPlugin(entry: string, options: PluginHostOptions): Promise<{ definition: AnyPluginDefinition; source: string }> {
+  const item = await loadEntry(entry, options);
+  checkDefinition(item.definition, entry);
+  return item;
+}
+
 async function loadEntry(entry: string, options: PluginHostOptions): Promise<{ definition: AnyPluginDefinition; source: string }> {
   const trimmed = entry.trim();
   if (!trimmed) throw new StartupError(StartupErrorCode.PLUGIN_NOT_FOUND, 'An empty plugin name is in the plugin list');
@@ -82,7 +92,7 @@ async function loadEntry(entry: string, options: PluginHostOptions): Promise<{ d
   if (!isPath && !trimmed.includes('/') && !trimmed.startsWith('kecalek-plugin-') && !trimmed.startsWith('@')) {
     throw new StartupError(
       StartupErrorCode.PLUGIN_NOT_FOUND,
-      `Unknown plugin "${trimmed}": not a built-in plugin (${[...options.builtins.keys()].join(', ')}); third-party plugins are named by package (kecalek-plugin-*) or path`,
+      `Unknown plugin "${trimmed}": not a built-in plugin (${options.builtins.size > 0 ? [...options.builtins.keys()].join(', ') : 'there are none'}); third-party plugins are named by package (kecalek-plugin-*) or path`,
       { plugin: trimmed },
     );
   }
@@ -218,7 +228,8 @@ export function validatePluginConfig(definition: AnyPluginDefinition, raw: unkno
   if (!Value.Check(schema, value)) {
     const [first] = [...Value.Errors(schema, value)];
     const setting = first ? pointerToPath(first.instancePath, first.params) : '';
-    const message = first?.message ?? 'is invalid';
+    // An unknown setting fails the `false` schema of additionalProperties: say so in words.
+    const message = first?.schemaPath.endsWith('/additionalProperties') ? 'is not a setting of this plugin' : (first?.message ?? 'is invalid');
     throw new StartupError(
       StartupErrorCode.PLUGIN_CONFIG_INVALID,
       `Invalid setting ${definition.name}${setting ? `.${setting}` : ''}: ${message}`,

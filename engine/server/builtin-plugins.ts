@@ -4,4 +4,9 @@
  */
 import type { PluginLoader } from '../plugin/host.js';
 
-export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string, PluginLoader>([]);
+export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginLoader> = new Map<string, PluginLoader>([
+  ['reactions', async () => (await import('../../plugins/reactions/index.js')).default],
+  ['pins', async () => (await import('../../plugins/pins/index.js')).default],
+  ['mentions', async () => (await import('../../plugins/mentions/index.js')).default],
+  ['invitations', async () => (await import('../../plugins/invitations/index.js')).default],
+]);

@@ -134,4 +134,4 @@ export const DEFAULT_KEEPALIVE: KeepaliveConfig = {
 };
 
 /** The built-in feature plugins enabled when a deployment names none. */
-export const DEFAULT_PLUGINS: readonly string[] = [];
+export const DEFAULT_PLUGINS: readonly string[] = ['reactions', 'pins', 'mentions', 'invitations'];

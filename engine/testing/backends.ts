@@ -50,11 +50,13 @@ export function forEachBackend(title: string, fn: (backend: Backend) => void): v
       await withAdmin(serverUrl, (admin) => admin.raw(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
       backend.databaseUrl = urlForDatabase(serverUrl, database);
     });
+    fn(backend);
+    // Registered after the suite's own hooks so that it runs after them: the suite's `after`
+    // closes its servers while their database still exists.
     after(async function () {
       this.timeout(60_000);
       if (database) await withAdmin(serverUrl, (admin) => admin.raw(`DROP DATABASE IF EXISTS \`${database}\``));
     });
-    fn(backend);
   });
 }
 

@@ -29,3 +29,5 @@ export {
   EventLog,
 } from './clients.js';
 export type { ClientSetup, User } from './clients.js';
+export { FakeClientApi, FakeTerminal, decorated, settle } from './fake-client-api.js';
+export type { FakeSetup } from './fake-client-api.js';
