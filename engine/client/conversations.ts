@@ -51,11 +51,17 @@ export class ConversationStore {
   }
 
   private persist(): void {
-    const file: ConversationsFile = {
-      v: 1,
-      conversations: [...this.byId.values()].map((r) => ({ wire: r.wire, fetched_at: r.fetchedAt })),
-    };
-    this.store.writeJson(CONVERSATIONS_RECORD, file).catch((error: unknown) => this.report(error as Error));
+    // Built when the write starts (writeJsonLazy): every received message updates a conversation
+    // (unread count, last message), and the record holds all of them.
+    this.store
+      .writeJsonLazy(
+        CONVERSATIONS_RECORD,
+        (): ConversationsFile => ({
+          v: 1,
+          conversations: [...this.byId.values()].map((r) => ({ wire: r.wire, fetched_at: r.fetchedAt })),
+        }),
+      )
+      .catch((error: unknown) => this.report(error as Error));
   }
 
   get(id: string): WireConversation | undefined {

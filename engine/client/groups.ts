@@ -110,7 +110,14 @@ export class GroupKeys {
   }
 
   private async save(conversationId: string, state: GroupState): Promise<void> {
-    const file: GroupFile = {
+    // Built when the write starts (writeJsonLazy): each group message read advances a chain and
+    // saves the whole record (every member's chain), so saves that queue up behind a running write
+    // share one serialisation. The state written is never older than at this call.
+    await this.store.writeJsonLazy(this.recordName(conversationId), () => this.fileOf(conversationId, state));
+  }
+
+  private fileOf(conversationId: string, state: GroupState): GroupFile {
+    return {
       v: 1,
       conversation_id: conversationId,
       own: state.own
@@ -125,7 +132,6 @@ export class GroupKeys {
         [...state.received].map(([device, chains]) => [device, chains.map((c) => ({ state: encodeBase64(c.state.exportState()), added_at: c.addedAt }))]),
       ),
     };
-    await this.store.writeJson(this.recordName(conversationId), file);
   }
 
   async own(conversationId: string): Promise<OwnChain | null> {

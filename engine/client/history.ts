@@ -104,8 +104,12 @@ export class MessageCache {
   }
 
   private persist(conversationId: string, entry: Entry): Promise<void> {
-    entry.file.messages = [...entry.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
-    const written = this.store.writeJson(this.recordName(conversationId), entry.file);
+    // Serialised when the record's writer gets to it (writeJsonLazy): the record holds the whole
+    // conversation, and building it on every put made each message cost O(messages cached).
+    const written = this.store.writeJsonLazy(this.recordName(conversationId), () => {
+      entry.file.messages = [...entry.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+      return entry.file;
+    });
     written.catch((error: unknown) => this.report(error as Error));
     return written;
   }

@@ -139,19 +139,24 @@ export class SessionManager {
   private async save(userId: string, deviceId: string, states: SessionState[]): Promise<void> {
     const key = sessionKey(userId, deviceId);
     this.cache.set(key, states);
-    const file: SessionFile = {
-      v: 1,
-      user_id: userId,
-      device_id: deviceId,
-      states: states.map((s) => ({
-        ratchet: encodeBase64(s.ratchet.exportState()),
-        remote_identity: encodeBase64(s.remoteIdentity),
-        pending: s.pendingPreKey ? encodeBase64(s.pendingPreKey) : null,
-        base_key: s.baseKey ? encodeBase64(s.baseKey) : null,
-        created_at: s.createdAt,
-      })),
-    };
-    await this.store.writeJson(this.recordName(userId, deviceId), file);
+    // Built when the write starts (writeJsonLazy), so saves queued behind a running write of the
+    // record share one export. It never writes a state older than this call's: a newer one (a
+    // chain further on) is as safe to recover from as this one.
+    await this.store.writeJsonLazy(
+      this.recordName(userId, deviceId),
+      (): SessionFile => ({
+        v: 1,
+        user_id: userId,
+        device_id: deviceId,
+        states: states.map((s) => ({
+          ratchet: encodeBase64(s.ratchet.exportState()),
+          remote_identity: encodeBase64(s.remoteIdentity),
+          pending: s.pendingPreKey ? encodeBase64(s.pendingPreKey) : null,
+          base_key: s.baseKey ? encodeBase64(s.baseKey) : null,
+          created_at: s.createdAt,
+        })),
+      }),
+    );
     const index = await this.loadIndex();
     if (!index.has(key)) {
       index.add(key);

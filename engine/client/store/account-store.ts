@@ -226,14 +226,20 @@ export class AccountStore {
     }
   }
 
-  /** Seals and writes a record atomically (coalesced with other writes of the same record). */
-  async write(name: string, plaintext: Uint8Array): Promise<void> {
+  /** The record's path, its folder created (0700) the first time. */
+  private async recordPath(name: string): Promise<string> {
     const path = this.pathOf(name);
     const dir = dirname(path);
     if (dir !== this.folder && !this.folders.has(dir)) {
       await ensureDir(dir);
       this.folders.add(dir);
     }
+    return path;
+  }
+
+  /** Seals and writes a record atomically (coalesced with other writes of the same record). */
+  async write(name: string, plaintext: Uint8Array): Promise<void> {
+    const path = await this.recordPath(name);
     const sealed = sealLocal(this.key(), plaintext, this.aad(name), this.provider);
     await this.writers.write(path, sealed);
   }
@@ -261,6 +267,27 @@ export class AccountStore {
     } finally {
       wipe(bytes);
     }
+  }
+
+  /**
+   * Like writeJson, but `value()` is serialised and sealed only when the record's writer starts
+   * this write: changes made while an earlier write of the record is running are all saved by
+   * one serialisation. Resolves, as writeJson does, once content at least as new as the state at
+   * the call is durable. For records that are rewritten whole on every change and grow (the
+   * message cache: serialising it eagerly on every put made a busy conversation cost
+   * O(messages) per message in JSON and sealing alone).
+   */
+  async writeJsonLazy(name: string, value: () => unknown): Promise<void> {
+    const path = await this.recordPath(name);
+    const aad = this.aad(name);
+    await this.writers.write(path, () => {
+      const bytes = utf8Encode(JSON.stringify(value()));
+      try {
+        return sealLocal(this.key(), bytes, aad, this.provider);
+      } finally {
+        wipe(bytes);
+      }
+    });
   }
 
   /** Waits for every pending write. */

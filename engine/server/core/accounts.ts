@@ -474,7 +474,11 @@ export function createAccountsModule(internals: EngineInternals): AnyPluginDefin
           if (known) {
             deviceId = known.id;
             newDevice = false;
-            await touchDevice(db, user.id, deviceId, now, request.device_name);
+            // last_seen_at is recorded by core-keys' authenticated hook, written behind in batches
+            // (last-seen.ts); only a new device name is written here, before the answer.
+            if (request.device_name !== undefined && request.device_name !== known.name) {
+              await touchDevice(db, user.id, deviceId, now, request.device_name);
+            }
           } else if (request.device_id !== undefined && (await isRemovedDevice(db, user.id, request.device_id))) {
             // Every device holds the login key: without this a removed device would come straight
             // back as a new one. Said only to someone who proved the login key.

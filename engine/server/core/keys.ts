@@ -17,7 +17,7 @@ import { randomInt } from 'node:crypto';
 import { ed25519Verify, generateOneTimePreKeys, signedPreKeySignatureMessage, wipe } from '../../crypto/index.js';
 import { encodeBase64 } from '../../protocol/base64.js';
 import { findUserById } from '../db/users.js';
-import { listDevices, removeDevice, touchDevice } from '../db/devices.js';
+import { listDevices, removeDevice } from '../db/devices.js';
 import {
   consumeOneTimePreKey,
   countOneTimePreKeys,
@@ -31,6 +31,7 @@ import { SERVER_VERSION } from '../version.js';
 import { shortId } from '../logger.js';
 import { PHANTOM_ONE_TIME_PREKEYS } from './accounts.js';
 import type { EngineInternals } from './internals.js';
+import { LastSeenRecorder } from './last-seen.js';
 
 /** Most one-time pre-keys in one upload. */
 export const MAX_ONE_TIME_PREKEYS_PER_UPLOAD = 100;
@@ -225,12 +226,16 @@ export function createKeysModule(internals: EngineInternals): AnyPluginDefinitio
 
       // ---- last seen ---------------------------------------------------------------------------
 
+      // Written behind in batches (last-seen.ts: one commit per login was the login's main cost).
+      const lastSeen = new LastSeenRecorder(db, api.log);
+      api.onShutdown(() => lastSeen.close());
+
       api.hooks.authenticated.tap(async ({ session }) => {
-        await touchDevice(db, session.userId, session.deviceId, Date.now());
+        lastSeen.touch(session.userId, session.deviceId, Date.now());
       });
 
       api.hooks.disconnect.tap(async ({ session }) => {
-        if (session) await touchDevice(db, session.userId, session.deviceId, Date.now());
+        if (session) lastSeen.touch(session.userId, session.deviceId, Date.now());
       });
     },
   });

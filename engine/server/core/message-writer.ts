@@ -17,6 +17,12 @@
  * Failure: if a batch fails (a unique violation on client_msg_id raced in by another process, a
  * foreign key that vanished), its messages are retried one by one so that one bad message fails
  * alone and the others are stored.
+ *
+ * Other frequent small writes can ride along (`transact`): a task runs inside the next batch's
+ * transaction, after its messages, and shares its commit. Receiving devices upload self copies
+ * (reencrypt_messages) about twice a second each; as transactions of their own they cost a
+ * synchronous fsync each (two, before: upsert and clean-up), which under relay load blocked the
+ * SQLite server's event loop longer than the messages themselves did (bench/README.md).
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -59,6 +65,8 @@ export interface WriterStats {
   readonly batches: number;
   /** Messages persisted. */
   readonly messages: number;
+  /** Tasks (transact) committed. */
+  readonly tasks: number;
   /** Most messages committed in one transaction. */
   readonly largestBatch: number;
   /** Batches that failed and were retried message by message. */
@@ -77,8 +85,12 @@ export interface MessageWriterOptions {
   readonly now?: () => number;
 }
 
-interface Entry {
+/** Work run inside a batch's transaction (see MessageWriter.transact). */
+export type WriterTask<T> = (trx: Knex.Transaction) => Promise<T>;
+
+interface MessageEntry {
   readonly message: PendingMessage;
+  readonly task?: undefined;
   readonly key: string | undefined;
   readonly resolve: (written: WrittenMessage) => void;
   readonly reject: (error: unknown) => void;
@@ -86,6 +98,17 @@ interface Entry {
   id?: string;
   createdAt?: number;
 }
+
+interface TaskEntry {
+  readonly message?: undefined;
+  readonly task: WriterTask<unknown>;
+  readonly key?: undefined;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  result?: unknown;
+}
+
+type Entry = MessageEntry | TaskEntry;
 
 const DEFAULT_MAX_BATCH = 500;
 /** Clock entries are pruned once there are this many (only entries ahead of now matter). */
@@ -97,13 +120,13 @@ export class MessageWriter {
   private readonly now: () => number;
   private queue: Entry[] = [];
   /** (sender, client_msg_id) of messages queued or being written. */
-  private readonly inFlight = new Map<string, Entry>();
+  private readonly inFlight = new Map<string, MessageEntry>();
   /** Last created_at given per conversation. */
   private readonly clock = new Map<string, number>();
   private scheduled = false;
   private flushing: Promise<void> | undefined;
   private closed = false;
-  private counters = { batches: 0, messages: 0, largestBatch: 0, failedBatches: 0, failedMessages: 0 };
+  private counters = { batches: 0, messages: 0, tasks: 0, largestBatch: 0, failedBatches: 0, failedMessages: 0 };
 
   constructor(
     private readonly db: Knex,
@@ -136,11 +159,25 @@ export class MessageWriter {
       resolve = res;
       reject = rej;
     });
-    const entry: Entry = { message, key, resolve, reject, promise };
+    const entry: MessageEntry = { message, key, resolve, reject, promise };
     if (key !== undefined) this.inFlight.set(key, entry);
     this.queue.push(entry);
     this.schedule();
     return { promise, duplicate: false, conversationId: message.conversationId };
+  }
+
+  /**
+   * Runs `task` inside the transaction of the next batch (after its messages), so that it shares
+   * the batch's commit. Resolves with the task's result once that transaction committed; rejects
+   * with the task's error (a failing task fails alone: the batch is retried entry by entry).
+   * Only for small writes that must not wait on anything outside the transaction.
+   */
+  transact<T>(task: WriterTask<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new WireError(WireErrorCode.SHUTTING_DOWN, 'The server is shutting down'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ task, resolve: resolve as (result: unknown) => void, reject });
+      this.schedule();
+    });
   }
 
   /**
@@ -227,6 +264,7 @@ export class MessageWriter {
       for (const [conversationId, last] of this.clock) if (last < now) this.clock.delete(conversationId);
     }
     for (const entry of batch) {
+      if (entry.message === undefined) continue;
       const conversationId = entry.message.conversationId;
       const last = this.clock.get(conversationId);
       const createdAt = last === undefined || last < now ? now : last + 1;
@@ -240,7 +278,12 @@ export class MessageWriter {
     const messages: MessageRow[] = [];
     const recipients: RecipientRow[] = [];
     const latest = new Map<string, number>();
+    const tasks: TaskEntry[] = [];
     for (const entry of batch) {
+      if (entry.message === undefined) {
+        tasks.push(entry);
+        continue;
+      }
       const m = entry.message;
       const id = entry.id!;
       const createdAt = entry.createdAt!;
@@ -261,18 +304,24 @@ export class MessageWriter {
     await this.db.transaction(async (trx) => {
       await insertMessages(trx, messages, recipients);
       await touchConversations(trx, latest);
+      for (const entry of tasks) entry.result = await entry.task(trx);
     });
     this.counters.batches++;
-    this.counters.messages += batch.length;
-    this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
+    this.counters.messages += messages.length;
+    this.counters.tasks += tasks.length;
+    this.counters.largestBatch = Math.max(this.counters.largestBatch, messages.length);
     for (const entry of batch) {
+      if (entry.message === undefined) {
+        entry.resolve(entry.result);
+        continue;
+      }
       if (entry.key !== undefined) this.inFlight.delete(entry.key);
       entry.resolve({ id: entry.id!, createdAt: entry.createdAt! });
     }
   }
 
   private fail(entry: Entry, error: unknown): void {
-    this.counters.failedMessages++;
+    if (entry.message !== undefined) this.counters.failedMessages++;
     if (entry.key !== undefined) this.inFlight.delete(entry.key);
     entry.reject(error);
   }

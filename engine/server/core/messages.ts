@@ -409,7 +409,8 @@ export function createMessagesModule(internals: EngineInternals): AnyPluginDefin
       // ---- reencrypt_messages ----------------------------------------------------------------
 
       api.handle('reencrypt_messages', ReencryptRequest, async (request, ctx: AuthedRequestContext) => {
-        const { stored, skipped } = await upsertSelfCopies(db, ctx.session.userId, request.items);
+        // In the writer's next batch: one shared commit instead of a synchronous fsync per upload.
+        const { stored, skipped } = await writer.transact((trx) => upsertSelfCopies(trx, ctx.session.userId, request.items));
         return { stored: stored.length, skipped };
       });
 

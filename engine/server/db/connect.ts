@@ -29,6 +29,36 @@ export interface Database {
 
 export const DEFAULT_SQLITE_PATH = './data/kecalek.db';
 
+/** Prepared statements kept per SQLite connection (distinct SQL texts; the oldest goes first). */
+export const SQLITE_STATEMENT_CACHE = 256;
+const CACHEABLE = /^\s*(select|insert|update|delete|with)\b/i;
+
+interface PreparingConnection {
+  prepare(sql: string): unknown;
+}
+
+/**
+ * Makes `conn.prepare` reuse statements by SQL text. knex's better-sqlite3 dialect prepares every
+ * query again; under relay load that was 8% of the server's time (bench/README.md) for the same
+ * few statements. Reuse is safe here: better-sqlite3 is synchronous and knex only runs statements
+ * to completion (all/run), never iterates them, and SQLite re-prepares a statement by itself when
+ * the schema changed. Only DML is cached (DDL and pragmas run once).
+ */
+export function cacheStatements(conn: PreparingConnection, size = SQLITE_STATEMENT_CACHE): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    if (!CACHEABLE.test(sql)) return prepare(sql);
+    let statement = cache.get(sql);
+    if (statement === undefined) {
+      statement = prepare(sql);
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      cache.set(sql, statement);
+    }
+    return statement;
+  };
+}
+
 export function openDatabase(options: DatabaseOptions = {}): Database {
   const url = options.url?.trim();
   if (url && /^mysql2?:\/\//i.test(url)) return openMysql(url, options);
@@ -49,12 +79,13 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
     pool: {
       min: 1,
       max: 1,
-      afterCreate: (conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+      afterCreate: (conn: PreparingConnection & { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
         try {
           conn.pragma('journal_mode = WAL');
           conn.pragma(`synchronous = ${synchronous}`);
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 5000');
+          cacheStatements(conn);
           done(null, conn);
         } catch (error) {
           done(error as Error, conn);

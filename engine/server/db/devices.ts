@@ -86,6 +86,22 @@ export async function touchDevice(db: Knex, userId: string, deviceId: string, no
   await db('devices').where({ id: deviceId, user_id: userId }).update(values);
 }
 
+export interface DeviceTouch {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly lastSeenAt: number;
+}
+
+/** Updates last_seen_at of several devices in one transaction (one commit). */
+export async function touchDevices(knex: Knex, touches: readonly DeviceTouch[]): Promise<void> {
+  if (touches.length === 0) return;
+  await knex.transaction(async (trx) => {
+    for (const touch of touches) {
+      await trx('devices').where({ id: touch.deviceId, user_id: touch.userId }).update({ last_seen_at: touch.lastSeenAt });
+    }
+  });
+}
+
 /**
  * Removes a device of `userId` with everything addressed to it: its pre-keys (cascade) and the
  * per-device ciphertexts waiting for it, and leaves its tombstone, all in one transaction (a login

@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import { ClientError } from '../../errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/constants.js';
-import { TestConnection, startTestServer, type TestServer } from '../../testing/index.js';
+import { TestConnection, createAccount, startTestServer, type TestServer } from '../../testing/index.js';
 import { normaliseIp } from '../transport/index.js';
 import { encodeFrameOnce } from '../connection.js';
 import { SERVER_VERSION } from '../version.js';
@@ -353,6 +353,23 @@ describe('server/transport: limits', () => {
       const wsConnection = await server.connect({ transport: 'ws' });
       await Promise.all([tlsConnection.closed, wsConnection.closed]);
       await eventually(() => server.server.registry.size === 0, 5000, 'an empty registry');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps logged-in connections past the login timeout, and still closes later idle ones', async () => {
+    const server = await startTestServer({ plugins: [createTransportTestPlugin()], config: { keepalive: { loginTimeoutMs: 1000 } } });
+    try {
+      const account = await createAccount(server);
+      // Connections that close early leave the deadline queue without holding up the others.
+      for (let i = 0; i < 3; i++) await (await server.connect()).close();
+      await sleep(1300);
+      expect(account.connection.isClosed).to.equal(false);
+      await account.connection.expectOk('tt_whoami');
+      const late = await server.connect();
+      await late.closed;
+      expect(account.connection.isClosed).to.equal(false);
     } finally {
       await server.close();
     }

@@ -8,7 +8,6 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { join, resolve } from 'node:path';
 import { createSecureContext, type TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import { generate } from 'selfsigned';
 import { StartupError, StartupErrorCode } from '../../errors.js';
 import type { ServerConfig } from '../config-types.js';
 
@@ -226,6 +225,10 @@ async function generateDevPair(): Promise<DevPair> {
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + 1);
+  // Loaded only here: selfsigned pulls in @peculiar/x509 and its ASN.1 stack, ~50 ms of module
+  // loading (5% of a warm `kecalek server --dev` start in its CPU profile, bench/coldstart.ts) that
+  // every start paid although only the first one generates a certificate.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -179,6 +179,32 @@ forEachBackend('message writer', (backend) => {
     await writer.close();
   });
 
+  it('runs tasks inside the batch transaction with the messages; a failing task fails alone', async () => {
+    const conversationId = await conversation();
+    const writer = new MessageWriter(db);
+    const first = writer.write(message(conversationId));
+    // Sees the message queued before it: same transaction, after the messages.
+    const seen = writer.transact(async (trx) => (await trx('messages').where({ conversation_id: conversationId }).count<Array<{ n: number }>>({ n: '*' }))[0]!.n);
+    const failing = writer.transact(async (trx) => {
+      await trx('conversation_members').insert({ conversation_id: randomUUID(), user_id: users[0], role: 'member', joined_at: 0, cleared_at: null, hidden: false });
+    });
+    const second = writer.write(message(conversationId));
+    const settled = await Promise.allSettled([first.promise, seen, failing, second.promise]);
+    expect(settled.map((s) => s.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(Number((settled[1] as PromiseFulfilledResult<number>).value)).to.be.at.least(1);
+    const stats = writer.stats();
+    expect(stats.messages).to.equal(2);
+    expect(stats.tasks).to.equal(1);
+    expect(stats.failedBatches).to.equal(1);
+    expect(stats.failedMessages).to.equal(0);
+    await writer.close();
+    const refused = await writer.transact(async () => 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((refused as WireError).code).to.equal('shutting_down');
+  });
+
   it('moves last_message_at and shows hidden DMs again for messages, not for control messages', async () => {
     const conversationId = await conversation('dm');
     await db('conversation_members').where({ conversation_id: conversationId, user_id: users[1] }).update({ hidden: true, cleared_at: Date.now() });
