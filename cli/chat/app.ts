@@ -11,7 +11,7 @@ import type { TerminalCommand, TerminalCommandContext } from '../../engine/plugi
 import { findCoreCommand, CORE_COMMANDS, unknownCommandMessage } from './commands/index.js';
 import type { ChatCommand, ChatSession, HelpEntry } from './commands/types.js';
 import { DEVICE_REMOVED_MESSAGE, describeError, errorDetails, isExpectedError, isTransientError, notFoundError, usageError } from './errors.js';
-import { parseIndex, parseInput, parseMessageNumber } from './parse.js';
+import { messageReferenceLabel, parseIndex, parseInput, parseMessageNumber } from './parse.js';
 import type { Terminal } from './prompt.js';
 import {
   conversationTitle,
@@ -21,6 +21,7 @@ import {
   previewOf,
   promptText,
   renderConversationLine,
+  renderDecorationUpdate,
   renderMessage,
   sortedMembers,
 } from './render.js';
@@ -275,7 +276,7 @@ export class ChatApp implements ChatSession {
     if (entry.command.needsConversation) this.requireOpen();
     const context: TerminalCommandContext = {
       conversationId: this.openConversation?.id,
-      resolveMessage: (reference) => this.resolveMessage(reference).id,
+      resolveMessage: (reference) => this.resolveSentMessage(reference).id,
       print: (line) => this.print(line),
       error: (line) => this.print(this.style.red(line)),
     };
@@ -456,6 +457,19 @@ export class ChatApp implements ChatSession {
     return message;
   }
 
+  /**
+   * A message reference for a plugin command: like resolveMessage, and the message must have
+   * reached the server (a plugin's request about it would name an id the server does not know).
+   */
+  private resolveSentMessage(reference: string): ChatMessage {
+    const message = this.resolveMessage(reference);
+    if (message.id.startsWith('pending:') || message.status !== 'sent') {
+      const label = messageReferenceLabel(reference);
+      throw usageError(`${label.charAt(0).toUpperCase()}${label.slice(1)} has not reached the server${message.status === 'failed' ? ' (/retry sends it again)' : ' yet: try again once it is sent'}.`);
+    }
+    return message;
+  }
+
   async showOlder(): Promise<void> {
     const conversation = this.requireOpen();
     const view = this.viewFor(conversation.id);
@@ -497,13 +511,15 @@ export class ChatApp implements ChatSession {
     const date = view.days.next(message.createdAt, this.style);
     if (date) lines.push(date);
     view.markPrinted(message);
+    const decoration = this.client.terminalDecorations(message);
+    view.noteDecoration(message.id, decoration);
     lines.push(
       ...renderMessage(message, {
         style: this.style,
         number: view.numberOf(message),
         selfId: this.selfInfo?.userId,
         nameOf: (userId) => this.nameOf(message.conversationId, userId),
-        decoration: this.client.terminalDecorations(message),
+        decoration,
       }),
     );
     return lines;
@@ -730,21 +746,22 @@ export class ChatApp implements ChatSession {
       return;
     }
     view.update(message);
+    const decoration = this.client.terminalDecorations(message);
+    const render = { style: this.style, number, selfId: this.selfInfo.userId, nameOf: (userId: string) => this.nameOf(message.conversationId, userId), decoration };
     if (before?.undecryptable && !message.undecryptable && !message.deleted) {
       // The key arrived after all (a self copy, a late sender key): show what it says.
-      const lines = renderMessage(message, {
-        style: this.style,
-        number,
-        selfId: this.selfInfo.userId,
-        nameOf: (userId) => this.nameOf(message.conversationId, userId),
-        decoration: this.client.terminalDecorations(message),
-      });
-      this.print([this.style.dim(`#${number} can be read now:`), ...lines].join('\n'));
+      view.noteDecoration(message.id, decoration);
+      this.print([this.style.dim(`#${number} can be read now:`), ...renderMessage(message, render)].join('\n'));
       return;
     }
     if (before && before.status !== message.status) {
       if (message.status === 'failed') this.print(this.style.red(`✗ #${number} was not sent`));
       else if (message.status === 'sent' && before.status === 'pending') this.notice(`#${number} sent`);
+    }
+    // A plugin changed what it adds to the message (a reaction arrived, poll counts moved): show it
+    // as it is now. Updates that change nothing visible (a refresh) print nothing.
+    if (view.decorationChanged(message.id, decoration) && !message.deleted && !message.undecryptable) {
+      this.print(renderDecorationUpdate(message, render).join('\n'));
     }
   }
 

@@ -16,6 +16,8 @@ export interface ChatCommandOptions {
   readonly home?: string;
   readonly email?: string;
   readonly debug?: boolean;
+  /** --plugin (repeatable): third-party plugins whose client parts to load, by path or package name. */
+  readonly plugin?: readonly string[];
 }
 
 /** `host`, `host:port`, `[v6]:port`, or a `tls://` / `wss://` URL. */
@@ -91,6 +93,11 @@ export function registerChatCommand(program: Command): void {
     .option('--home <dir>', 'folder for your keys and message cache (default ~/.kecalek)')
     .option('--email <email>', 'log in to this account straight away')
     .option('--debug', 'print details of unexpected errors')
+    .option(
+      '--plugin <path|package>',
+      "load a third-party plugin's client part (a path like ./kecalek-plugin-polls, or a package name); repeatable. It is active only on servers that run the plugin",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .addHelpText(
       'after',
       "\nIn the chat, type /help for the commands (the built-in ones and those of the server's plugins).",

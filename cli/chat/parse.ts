@@ -67,13 +67,8 @@ export function splitFirst(text: string): [string, string] {
   return match ? [match[1]!, match[2]!] : ['', ''];
 }
 
-/** A message number as the terminal shows it (`#12` or `12`), or undefined when it is not one. */
-export function parseMessageNumber(reference: string): number | undefined {
-  const match = /^#?(\d{1,9})$/.exec(reference.trim());
-  if (!match) return undefined;
-  const value = Number(match[1]);
-  return value >= 1 ? value : undefined;
-}
+// Message references (`#12`, `12`): one parser for the core commands and plugins' (kecalek/plugin).
+export { parseMessageNumber, messageReferenceLabel } from '../../engine/plugin/message-reference.js';
 
 /** A list position (`3`), or undefined. */
 export function parseIndex(reference: string): number | undefined {

@@ -169,6 +169,22 @@ export function renderMessage(message: ChatMessage, context: MessageRenderContex
   return lines;
 }
 
+/**
+ * A shown message whose plugin decoration changed (a reaction arrived, a pin went away, a poll's
+ * counts moved): `↻ #3 bob: see you at 6 📌` and the notes under it, as they are now.
+ */
+export function renderDecorationUpdate(message: ChatMessage, context: MessageRenderContext): string[] {
+  const { style } = context;
+  const author = message.own ? 'you' : oneLine(message.senderUsername) || 'someone';
+  const name = message.own ? style.bold(author) : style.user(author, message.senderId);
+  const decoration = context.decoration ?? { badges: [], notes: [], highlights: [] };
+  const badges = decoration.badges.length > 0 ? ` ${style.dim(decoration.badges.map(oneLine).join(' '))}` : '';
+  const empty = decoration.badges.length === 0 && decoration.notes.length === 0 ? ` ${style.dim('(nothing attached now)')}` : '';
+  const lines = [`${style.dim('↻')} ${style.dim(`#${context.number}`)} ${name}: ${excerpt(message.text, 40)}${badges}${empty}`];
+  for (const note of decoration.notes) lines.push(`    ${style.dim(oneLine(note))}`);
+  return lines;
+}
+
 /** The short preview of a message in the conversation list and in notices. */
 export function previewOf(message: ChatMessage, max = 40): string {
   const who = message.own ? 'you' : oneLine(message.senderUsername) || 'someone';

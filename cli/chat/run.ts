@@ -6,25 +6,13 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ChatClient, DEFAULT_HOME } from '../../engine/client/index.js';
 import type { AnyPluginDefinition } from '../../engine/plugin/define.js';
-import { BUILTIN_PLUGINS } from '../../engine/server/builtin-plugins.js';
 import { ChatApp } from './app.js';
 import { addressLabel, serverAddress, type ChatCommandOptions } from './command.js';
 import { describeConnectionFailure, describeError, errorDetails } from './errors.js';
 import { Terminal } from './prompt.js';
 import { colourWanted, createStyle } from './style.js';
 
-/** Loads the client parts of the plugins shipped with Kecalek (each activates only if the server enables it). */
-async function builtinPlugins(debug: boolean): Promise<AnyPluginDefinition[]> {
-  const definitions: AnyPluginDefinition[] = [];
-  for (const [name, load] of BUILTIN_PLUGINS) {
-    try {
-      definitions.push(await load());
-    } catch (error) {
-      if (debug) process.stderr.write(`kecalek: plugin ${name} could not be loaded: ${errorDetails(error)}\n`);
-    }
-  }
-  return definitions;
-}
+import { loadClientPlugins } from '../../engine/client/plugin-loader.js';
 
 /** Runs the terminal chat; resolves with the exit code. */
 export async function runChat(options: ChatCommandOptions): Promise<number> {
@@ -41,10 +29,25 @@ export async function runChat(options: ChatCommandOptions): Promise<number> {
     );
   }
 
+  // The built-in plugins' client parts and those named with --plugin; each activates only if the
+  // server enables it. A --plugin that cannot be loaded stops here with one line.
+  let plugins: AnyPluginDefinition[];
+  try {
+    plugins = await loadClientPlugins(options.plugin ?? [], {
+      warn: (line) => {
+        if (debug || line.includes('no client part')) process.stderr.write(`kecalek: ${line}\n`);
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`kecalek: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (debug) process.stderr.write(`${errorDetails(error)}\n`);
+    return 1;
+  }
+
   const client = new ChatClient({
     server: address,
     home,
-    plugins: await builtinPlugins(debug),
+    plugins,
     deviceName: `kecalek chat on ${hostname()}`,
   });
   try {

@@ -16,6 +16,8 @@ export class ConversationView {
   private readonly byNumber = new Map<number, ChatMessage>();
   /** Ids printed since the conversation was (re)opened: a message is never printed twice. */
   private readonly printed = new Set<string>();
+  /** What plugins added to each printed message when it was last shown (see decorationChanged). */
+  private readonly decorations = new Map<string, string>();
   private nextNumber = 1;
   /** `createdAt` of the message printed last (older history printed later starts a new date run). */
   lastPrintedAt: number | undefined;
@@ -77,9 +79,26 @@ export class ConversationView {
     if (this.oldestPrintedAt === undefined || message.createdAt < this.oldestPrintedAt) this.oldestPrintedAt = message.createdAt;
   }
 
+  /** Remembers the plugin decoration a message was shown with. */
+  noteDecoration(messageId: string, decoration: unknown): void {
+    this.decorations.set(messageId, JSON.stringify(decoration));
+  }
+
+  /**
+   * Whether a printed message's decoration differs from the one it was last shown with (a reaction
+   * arrived, a pin went away); remembers the new one.
+   */
+  decorationChanged(messageId: string, decoration: unknown): boolean {
+    const before = this.decorations.get(messageId);
+    const now = JSON.stringify(decoration);
+    this.decorations.set(messageId, now);
+    return before !== undefined && before !== now;
+  }
+
   /** Called when the conversation is opened again: everything is printed anew, numbers stay. */
   reopen(): void {
     this.printed.clear();
+    this.decorations.clear();
     this.days.reset();
     this.lastPrintedAt = undefined;
     this.oldestPrintedAt = undefined;

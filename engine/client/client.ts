@@ -157,6 +157,7 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
       report: (error) => this.report(error),
       emitPlugin: (plugin, type, data) => this.emit('plugin', { plugin, type, data }),
       facade,
+      transient: (error) => isRetryable(error) || hasCode(error, ClientErrorCode.NOT_LOGGED_IN),
     });
   }
 
@@ -259,7 +260,7 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
         if (!this.context || this.shuttingDown) break;
         try {
           await this.connect();
-          await this.authenticateAndResume(false);
+          await this.authenticateAndResume(false, true);
           this.reconnectLoop = undefined;
           this.setState('connected');
           return;
@@ -659,8 +660,11 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     }
   }
 
-  /** Logs the current connection in and resumes: pre-key upkeep, outbox, catch-up sync. */
-  private async authenticateAndResume(firstLogin: boolean): Promise<void> {
+  /**
+   * Logs the current connection in and resumes: pre-key upkeep, outbox, catch-up sync, and the
+   * plugins' onReady listeners (`reconnected`: a login again after a lost connection).
+   */
+  private async authenticateAndResume(firstLogin: boolean, reconnected = false): Promise<void> {
     const context = this.requireContext();
     const connection = this.connection;
     if (!connection || connection.closed) throw new ClientError(ClientErrorCode.NOT_CONNECTED, 'Not connected to the server');
@@ -694,6 +698,9 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
       if (!isRetryable(error)) this.report(asError(error));
     });
     void messenger.flushSelfCopies().catch(() => undefined);
+    // Plugins fetch again what they keep from pushes (some may have been missed while offline).
+    const self = { userId: finished.user_id, username: finished.username, deviceId: finished.device_id };
+    void this.pluginHost.ready({ reconnected, self });
   }
 
   private scheduleUpkeep(): void {
@@ -1175,27 +1182,22 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
     return this.pluginHost.decorations(message, self ? { userId: self.userId, username: self.username } : undefined);
   }
 
-  /** Merges plugin fields into a cached message's `extra` and tells the front ends (`message_updated`). */
+  /**
+   * Merges plugin fields into a cached message's `extra` and tells the front ends
+   * (`message_updated`). Runs in turn with the messenger's own writes of the message (decrypting,
+   * confirming, deleting) and other updates, so that none overwrites another.
+   */
   private async updateMessageExtra(conversationId: string, messageId: string, patch: Record<string, unknown>): Promise<boolean> {
-    const context = this.context;
     const messenger = this.messenger;
-    if (!context || !messenger) return false;
-    const cached = await context.cache.get(conversationId, messageId);
-    if (!cached) return false;
-    const extra: Record<string, unknown> = { ...cached.extra };
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === undefined) delete extra[key];
-      else extra[key] = value;
-    }
-    const updated = { ...cached, extra };
-    await context.cache.put(updated);
+    if (!this.context || !messenger) return false;
+    const updated = await messenger.updateExtra(conversationId, messageId, patch);
+    if (!updated) return false;
     this.emit('message_updated', messenger.toChatMessage(updated));
     return true;
   }
 
   /** Deletes one of your messages for everyone: at once locally, then on the server. */
   async deleteMessage(conversationId: string, messageId: string): Promise<void> {
-    const context = this.requireContext();
     const messenger = this.requireMessenger();
     const before = await messenger.markDeleted(conversationId, messageId);
     if (before && !before.deleted) this.emit('message_deleted', { messageId, conversationId });
@@ -1203,8 +1205,8 @@ export class ChatClient extends TypedEmitter<ClientEvents> {
       await this.authedRequest('delete_message', { message_id: messageId });
     } catch (error) {
       if (before && !before.deleted) {
-        await context.cache.put(before);
-        this.emit('message_updated', messenger.toChatMessage(before));
+        const restored = await messenger.restoreDeleted(before);
+        this.emit('message_updated', messenger.toChatMessage(restored));
       }
       throw error;
     }

@@ -181,6 +181,47 @@ export class Messenger {
     };
   }
 
+  // ---- writes of one cached message ---------------------------------------------------------------
+
+  /**
+   * Runs `task` when no other write of this cached message is under way: the messenger's own
+   * (decrypting, confirming, deleting) and plugins' `updateMessage`, so that neither overwrites the
+   * other's fields. Not re-entrant: a task must not wait for another write of the same message.
+   */
+  withMessage<T>(conversationId: string, messageId: string, task: () => Promise<T>): Promise<T> {
+    return this.host.serial.run(`message:${conversationId}:${messageId}`, task);
+  }
+
+  /**
+   * Merges `patch` into a cached message's `extra` (keys set to undefined are removed), in turn
+   * with the other writes of the message. Resolves with the updated message, or undefined when it
+   * is not cached.
+   */
+  updateExtra(conversationId: string, messageId: string, patch: Readonly<Record<string, unknown>>): Promise<CachedMessage | undefined> {
+    return this.withMessage(conversationId, messageId, async () => {
+      const cached = await this.ctx.cache.get(conversationId, messageId);
+      if (!cached) return undefined;
+      const extra: Record<string, unknown> = { ...cached.extra };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === undefined) delete extra[key];
+        else extra[key] = value;
+      }
+      const updated: CachedMessage = { ...cached, extra };
+      await this.ctx.cache.put(updated);
+      return updated;
+    });
+  }
+
+  /** Undoes markDeleted after the server refused the deletion (fields written meanwhile stay). */
+  restoreDeleted(before: CachedMessage): Promise<CachedMessage> {
+    return this.withMessage(before.conversationId, before.id, async () => {
+      const now = await this.ctx.cache.get(before.conversationId, before.id);
+      const restored: CachedMessage = now ? { ...before, extra: { ...before.extra, ...now.extra } } : before;
+      await this.ctx.cache.put(restored);
+      return restored;
+    });
+  }
+
   // ---- sending -----------------------------------------------------------------------------------
 
   /** The payload of a new message: text, reply, extra fields, then the plugins' outgoingPayload taps. */
@@ -240,7 +281,10 @@ export class Messenger {
     if (running) return running;
     const pending = await this.ctx.cache.get(conversationId, pendingId(clientMsgId));
     if (!pending || pending.status !== 'failed') throw new ClientError(WireErrorCode.NOT_FOUND, 'No failed message with this id');
-    await this.ctx.cache.put({ ...pending, status: 'pending' });
+    await this.withMessage(conversationId, pending.id, async () => {
+      const current = (await this.ctx.cache.get(conversationId, pending.id)) ?? pending;
+      await this.ctx.cache.put({ ...current, status: 'pending' });
+    });
     const entry: OutboxEntry = { client_msg_id: clientMsgId, conversation_id: conversationId, payload: pending.payload, created_at: pending.createdAt, fields: null, attempts: 0 };
     await this.ctx.outbox.put(entry);
     return this.startJob(entry);
@@ -299,7 +343,12 @@ export class Messenger {
 
   private async confirmed(entry: OutboxEntry, answer: SendAnswer): Promise<ChatMessage> {
     await this.ctx.outbox.remove(entry.client_msg_id);
-    await this.ctx.cache.remove(entry.conversation_id, pendingId(entry.client_msg_id));
+    // The pending copy goes; what plugins stored on it meanwhile moves to the confirmed message.
+    const pendingExtra = await this.withMessage(entry.conversation_id, pendingId(entry.client_msg_id), async () => {
+      const pending = await this.ctx.cache.get(entry.conversation_id, pendingId(entry.client_msg_id));
+      await this.ctx.cache.remove(entry.conversation_id, pendingId(entry.client_msg_id));
+      return pending?.extra ?? {};
+    });
     const message: CachedMessage = {
       id: answer.message_id,
       conversationId: entry.conversation_id,
@@ -312,38 +361,48 @@ export class Messenger {
       undecryptable: false,
       status: 'sent',
       clientMsgId: entry.client_msg_id,
-      extra: {},
+      extra: { ...pendingExtra },
     };
-    const existing = await this.ctx.cache.get(entry.conversation_id, answer.message_id);
-    await this.ctx.cache.put(existing && !existing.undecryptable ? { ...existing, clientMsgId: entry.client_msg_id, status: 'sent' } : message);
+    const [existing, stored] = await this.withMessage(entry.conversation_id, answer.message_id, async () => {
+      const found = await this.ctx.cache.get(entry.conversation_id, answer.message_id);
+      const confirmed: CachedMessage =
+        found && !found.undecryptable
+          ? { ...found, clientMsgId: entry.client_msg_id, status: 'sent', extra: { ...pendingExtra, ...found.extra } }
+          : { ...message, extra: { ...pendingExtra, ...(found?.extra ?? {}) } };
+      await this.ctx.cache.put(confirmed);
+      return [found, confirmed] as const;
+    });
     this.ctx.conversations.update(entry.conversation_id, (wire) => {
       wire.last_message_at = Math.max(wire.last_message_at ?? 0, answer.created_at);
     });
-    const chat = this.toChatMessage(message);
+    const chat = this.toChatMessage(stored);
     if (!existing || existing.undecryptable) this.host.emit('message', chat);
     return chat;
   }
 
   private async failed(entry: OutboxEntry, error: unknown): Promise<void> {
     await this.ctx.outbox.remove(entry.client_msg_id);
-    const pending = await this.ctx.cache.get(entry.conversation_id, pendingId(entry.client_msg_id));
-    const message: CachedMessage = pending
-      ? { ...pending, status: 'failed' }
-      : {
-          id: pendingId(entry.client_msg_id),
-          conversationId: entry.conversation_id,
-          senderId: this.selfId,
-          senderDeviceId: this.deviceId,
-          createdAt: entry.created_at,
-          own: true,
-          payload: entry.payload,
-          deleted: false,
-          undecryptable: false,
-          status: 'failed',
-          clientMsgId: entry.client_msg_id,
-          extra: {},
-        };
-    await this.ctx.cache.put(message);
+    const message = await this.withMessage(entry.conversation_id, pendingId(entry.client_msg_id), async () => {
+      const pending = await this.ctx.cache.get(entry.conversation_id, pendingId(entry.client_msg_id));
+      const failedMessage: CachedMessage = pending
+        ? { ...pending, status: 'failed' }
+        : {
+            id: pendingId(entry.client_msg_id),
+            conversationId: entry.conversation_id,
+            senderId: this.selfId,
+            senderDeviceId: this.deviceId,
+            createdAt: entry.created_at,
+            own: true,
+            payload: entry.payload,
+            deleted: false,
+            undecryptable: false,
+            status: 'failed',
+            clientMsgId: entry.client_msg_id,
+            extra: {},
+          };
+      await this.ctx.cache.put(failedMessage);
+      return failedMessage;
+    });
     this.host.emit('message_updated', this.toChatMessage(message));
     const cause = asError(error);
     this.host.report(
@@ -599,9 +658,14 @@ export class Messenger {
     return task;
   }
 
-  private async process(raw: RawMessage, live: boolean): Promise<ChatMessage | null> {
-    const cache = this.ctx.cache;
+  private process(raw: RawMessage, live: boolean): Promise<ChatMessage | null> {
     if (!(raw.sender_id === this.selfId && raw.sender_device_id === this.deviceId)) this.ctx.directory.noteDevice(raw.sender_id, raw.sender_device_id);
+    return this.withMessage(raw.conversation_id, raw.id, () => this.processLocked(raw, live));
+  }
+
+  /** process() with the message's write lock held. */
+  private async processLocked(raw: RawMessage, live: boolean): Promise<ChatMessage | null> {
+    const cache = this.ctx.cache;
     const existing = await cache.get(raw.conversation_id, raw.id);
     if (raw.deleted_at !== null) return this.applyDeletion(raw, existing);
     if (existing && !existing.undecryptable) {
@@ -649,7 +713,9 @@ export class Messenger {
       deleted: false,
       undecryptable: false,
       status: 'sent',
-      extra: raw.extra,
+      // A placeholder decrypted late keeps what plugins stored on it meanwhile; the row's fields
+      // (the server's current state when it was fetched again) win.
+      extra: existing ? { ...existing.extra, ...raw.extra } : raw.extra,
     };
     await cache.put(message);
     if (!own && !viaSelfCopy) this.queueSelfCopy(message);
@@ -769,7 +835,12 @@ export class Messenger {
       return null;
     }
     if (existing) {
-      if (JSON.stringify(existing.raw) !== JSON.stringify(raw)) await cache.put({ ...existing, raw });
+      // Still unreadable: keep the newest row to try again, and the fields it brings.
+      const stored: RawMessage = { ...raw, extra: {} };
+      const extra = { ...existing.extra, ...raw.extra };
+      if (JSON.stringify(existing.raw) !== JSON.stringify(stored) || JSON.stringify(extra) !== JSON.stringify(existing.extra)) {
+        await cache.put({ ...existing, raw: stored, extra });
+      }
       return null;
     }
     const placeholder: CachedMessage = {
@@ -784,7 +855,8 @@ export class Messenger {
       undecryptable: true,
       status: 'sent',
       extra: raw.extra,
-      raw,
+      // The row's extra fields live in `extra` (where plugins update them), not in the copy kept to retry.
+      raw: { ...raw, extra: {} },
     };
     await cache.put(placeholder);
     const chat = this.toChatMessage(placeholder);
@@ -819,12 +891,14 @@ export class Messenger {
   }
 
   /** Marks a cached message deleted (a message_deleted push, deletion sync, or our own delete). */
-  async markDeleted(conversationId: string, messageId: string): Promise<CachedMessage | undefined> {
-    const existing = await this.ctx.cache.get(conversationId, messageId);
-    if (!existing || existing.deleted) return existing;
-    const tombstone: CachedMessage = { ...existing, deleted: true, payload: {}, raw: undefined };
-    await this.ctx.cache.put(tombstone);
-    return existing;
+  markDeleted(conversationId: string, messageId: string): Promise<CachedMessage | undefined> {
+    return this.withMessage(conversationId, messageId, async () => {
+      const existing = await this.ctx.cache.get(conversationId, messageId);
+      if (!existing || existing.deleted) return existing;
+      const tombstone: CachedMessage = { ...existing, deleted: true, payload: {}, raw: undefined };
+      await this.ctx.cache.put(tombstone);
+      return existing;
+    });
   }
 
   // ---- control payloads --------------------------------------------------------------------------
@@ -857,7 +931,8 @@ export class Messenger {
       const waiting = (await this.ctx.cache.undecryptable(conversationId)).filter(
         (m) => m.senderId === userId && m.senderDeviceId === deviceId && m.raw?.body !== null,
       );
-      for (const message of waiting) await this.ingest(message.raw!);
+      // The cached message holds the stored row's extra fields already (and any written since).
+      for (const message of waiting) await this.ingest({ ...message.raw!, extra: {} });
     });
   }
 
@@ -921,12 +996,18 @@ export class Messenger {
 
   /** A pairwise copy of a group message we could not read: accepted only from its original sender device. */
   private async applyResend(raw: RawMessage, control: Extract<ControlPayload, { kecalek_control: 'resend' }>): Promise<void> {
-    const existing = await this.ctx.cache.get(raw.conversation_id, control.message_id);
-    if (!existing || !existing.undecryptable) return;
-    if (existing.senderId !== raw.sender_id || existing.senderDeviceId !== raw.sender_device_id) return;
+    // The control message itself is being written (its lock is held): never a copy of itself.
+    if (typeof control.message_id !== 'string' || control.message_id === raw.id) return;
     if (typeof control.payload !== 'object' || control.payload === null) return;
-    const message: CachedMessage = { ...existing, payload: control.payload, undecryptable: false, raw: undefined };
-    await this.ctx.cache.put(message);
+    const message = await this.withMessage(raw.conversation_id, control.message_id, async () => {
+      const existing = await this.ctx.cache.get(raw.conversation_id, control.message_id);
+      if (!existing || !existing.undecryptable) return undefined;
+      if (existing.senderId !== raw.sender_id || existing.senderDeviceId !== raw.sender_device_id) return undefined;
+      const readable: CachedMessage = { ...existing, payload: control.payload, undecryptable: false, raw: undefined };
+      await this.ctx.cache.put(readable);
+      return readable;
+    });
+    if (!message) return;
     this.queueSelfCopy(message);
     this.host.emit('message_updated', this.toChatMessage(message));
   }

@@ -7,6 +7,7 @@
  *   payload the plugin handled); it then never becomes a visible message.
  * - `identityKeySeen` (SyncWaterfall): refine the TOFU status of an identity key.
  * - `events` (HookMap of SyncHook by push type): plugins' push listeners (`api.on`).
+ * - `api.onReady` listeners: run after every login (the first, and each one after a reconnect).
  *
  * Every tap is wrapped with its plugin's name: a throwing tap is reported as an `error` event
  * naming the plugin, and the other taps go on (a waterfall keeps the value it had). A plugin's
@@ -27,6 +28,7 @@ import type {
   MessagePayload,
   OutgoingContext,
   PluginClientFacade,
+  ReadyContext,
   TerminalCommand,
   TerminalDecoration,
 } from '../plugin/client-api.js';
@@ -43,6 +45,8 @@ export interface ClientPluginHostOptions {
   readonly emitPlugin: (plugin: string, type: string, data: unknown) => void;
   /** What `api.client` gives plugins. */
   readonly facade: PluginClientFacade;
+  /** Whether a failure is a lost connection or similar, which the next login retries (not reported). */
+  readonly transient?: (error: unknown) => boolean;
 }
 
 interface PluginRecord {
@@ -51,6 +55,7 @@ interface PluginRecord {
   exposed: Record<string, unknown> | undefined;
   readonly commands: TerminalCommand[];
   readonly decorators: Array<Parameters<ClientPluginApi['decorate']>[0]>;
+  readonly readyListeners: Array<Parameters<ClientPluginApi['onReady']>[0]>;
 }
 
 export class PluginFailure extends KecalekError {
@@ -79,7 +84,7 @@ export class ClientPluginHost {
   ) {
     for (const definition of definitions) {
       if (typeof definition.client !== 'function' || this.records.has(definition.name)) continue;
-      this.records.set(definition.name, { definition, started: false, exposed: undefined, commands: [], decorators: [] });
+      this.records.set(definition.name, { definition, started: false, exposed: undefined, commands: [], decorators: [], readyListeners: [] });
     }
   }
 
@@ -158,6 +163,31 @@ export class ClientPluginHost {
     return this.hooks.identityKeySeen.call(status, context);
   }
 
+  /**
+   * Runs the active plugins' `onReady` listeners (after a login); resolves when every listener has
+   * settled. A failure is reported naming the plugin (a transient one, such as the connection
+   * dropping again, is not: the next login runs the listener again).
+   */
+  async ready(context: ReadyContext): Promise<void> {
+    const running: Array<Promise<void>> = [];
+    for (const [name, record] of this.records) {
+      if (!this.active.has(name)) continue;
+      for (const listener of record.readyListeners) {
+        running.push(
+          (async () => {
+            try {
+              await listener(context);
+            } catch (error) {
+              if (this.options.transient?.(error)) return;
+              this.options.report(new PluginFailure(name, 'onReady', error));
+            }
+          })(),
+        );
+      }
+    }
+    await Promise.all(running);
+  }
+
   /** Hands a push event to the plugins listening to its type. */
   dispatch(type: string, data: unknown): void {
     this.hooks.events.get(type)?.call(data);
@@ -220,6 +250,9 @@ export class ClientPluginHost {
       },
       decorate: (decorator) => {
         record.decorators.push(decorator);
+      },
+      onReady: (listener) => {
+        record.readyListeners.push(listener);
       },
     };
   }

@@ -52,6 +52,18 @@ export interface ClientHookTaps {
   };
 }
 
+/** What `api.onReady` listeners receive. */
+export interface ReadyContext {
+  /**
+   * False for the first login of this client (login, registration, a linked device); true when it
+   * logged in again after the connection was lost — pushes sent meanwhile were missed, so state a
+   * plugin keeps from pushes should be fetched again.
+   */
+  readonly reconnected: boolean;
+  /** The logged-in user and device. */
+  readonly self: { readonly userId: string; readonly username: string; readonly deviceId: string };
+}
+
 /** A terminal-client command contributed by a plugin (`/react 3 heart`). */
 export interface TerminalCommand {
   /** Command name without the slash. */
@@ -67,7 +79,11 @@ export interface TerminalCommand {
 export interface TerminalCommandContext {
   /** The open conversation, if any. */
   readonly conversationId: string | undefined;
-  /** Resolves a message reference as the terminal shows it (`#3`, `3`, or an id) to a message id. */
+  /**
+   * Resolves a message reference as the terminal shows it (`#3`, `3`, or an id) to a message id,
+   * the same way for every command (see `parseMessageNumber` / `messageReferenceLabel`). Throws a
+   * readable error for a number that does not exist or a message that has not reached the server.
+   */
   resolveMessage(reference: string): string;
   print(line: string): void;
   /** Prints a user-facing error (no stack trace). */
@@ -107,6 +123,12 @@ export interface DecoratedMessage {
   readonly text: string;
   readonly payload: MessagePayload;
   readonly deleted: boolean;
+  /**
+   * This device could not decrypt the message (yet): `text` is empty and `payload` is `{}`; it may
+   * become readable later (a late sender key, a self copy). Decorators usually skip such messages.
+   * Absent means false (messages built by older code).
+   */
+  readonly undecryptable?: boolean;
   readonly extra: Readonly<Record<string, unknown>>;
 }
 
@@ -134,6 +156,15 @@ export interface ClientPluginApi<Config = unknown> {
   emit(eventType: string, data: unknown): void;
   /** Adds a terminal-client command. */
   command(command: TerminalCommand): void;
+  /**
+   * Runs `listener` each time the client has logged in: after the first login, and after every
+   * successful login again following a lost connection (`context.reconnected`). Pushes sent while
+   * the client was offline are lost, so a plugin that keeps state from pushes (pinned lists,
+   * invitations, counters) fetches it again here. Listeners run in the background after the login
+   * (the catch-up sync runs at the same time); a rejection is reported as an `error` event naming
+   * the plugin, unless it is a lost connection (the next login runs the listener again).
+   */
+  onReady(listener: (context: ReadyContext) => void | Promise<void>): void;
   /** Adds to how the terminal client shows messages (badges, notes under a message, highlights). */
   decorate(decorator: (message: DecoratedMessage, self: { readonly userId: string; readonly username: string } | undefined) => TerminalDecoration | void): void;
 }

@@ -49,6 +49,15 @@ export interface CoreServices {
     get(messageId: string): Promise<MessageMeta | undefined>;
     /** The message if it exists, is not deleted and `userId` is a member of its conversation; otherwise not_found. */
     requireVisible(messageId: string, userId: string): Promise<MessageMeta>;
+    /**
+     * Which of these messages of a conversation the user may see — the rule of requireVisible for
+     * many ids at once (a member; not deleted; not before the user joined nor hidden by a "delete
+     * for me"; a control message only when addressed to the user): one query per 500 ids. Ids of
+     * other conversations, unknown ids and everything for a non-member are left out.
+     */
+    visibleIds(conversationId: string, userId: string, messageIds: readonly string[]): Promise<Set<string>>;
+    /** Like visibleIds, with each visible message's metadata, in the order of `messageIds` (duplicates once). */
+    visible(conversationId: string, userId: string, messageIds: readonly string[]): Promise<MessageMeta[]>;
   };
   readonly presence: {
     isOnline(userId: string): boolean;

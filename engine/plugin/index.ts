@@ -12,6 +12,7 @@ export type { CoreServices, UserSummary, ConversationSummary, MessageMeta } from
 export type * from './server-types.js';
 export type * from './client-api.js';
 export { WireError, WireErrorCode, errors } from '../errors.js';
+export { parseMessageNumber, messageReferenceLabel } from './message-reference.js';
 // Database helpers for plugins' migrations and queries (SQLite and MySQL/MariaDB differ here).
-export { toBool, toMillis, toMillisOrNull, isUniqueViolation, exactCollation } from '../server/db/dialect.js';
+export { toBool, toMillis, toMillisOrNull, isUniqueViolation, isForeignKeyViolation, exactCollation } from '../server/db/dialect.js';
 export type { Knex } from 'knex';

@@ -10,6 +10,7 @@ import type {
   IncomingContext,
   MessagePayload,
   OutgoingContext,
+  ReadyContext,
   TerminalCommand,
   TerminalCommandContext,
   TerminalDecoration,
@@ -36,11 +37,14 @@ export class FakeClientApi {
   readonly emitted: Array<{ type: string; data: unknown }> = [];
   readonly commands: TerminalCommand[] = [];
   readonly decorators: Decorator[] = [];
+  /** What the plugin registered with `api.onReady`; `ready()` runs them. */
+  readonly readyListeners: Array<(context: ReadyContext) => void | Promise<void>> = [];
   readonly requests: Array<{ type: string; fields: Record<string, unknown> }> = [];
   /** Every `api.client.updateMessage` call. */
   readonly updates: Array<{ conversationId: string; messageId: string; patch: Record<string, unknown> }> = [];
   exposed: Record<string, unknown> = {};
   readonly api: ClientPluginApi;
+  private readonly self: { userId: string; username: string; deviceId: string } | undefined;
 
   constructor(name: string, setup: FakeSetup = {}) {
     const requests = this.requests;
@@ -89,7 +93,15 @@ export class FakeClientApi {
       emit: (type, data) => void this.emitted.push({ type, data }),
       command: (command) => void this.commands.push(command),
       decorate: (decorator) => void this.decorators.push(decorator),
+      onReady: (listener) => void this.readyListeners.push(listener),
     };
+    this.self = setup.self;
+  }
+
+  /** Runs the plugin's onReady listeners as a login (`reconnected`: a login again after a lost connection) would. */
+  async ready(reconnected = false): Promise<void> {
+    const self = this.self ?? { userId: '00000000-0000-4000-8000-000000000001', username: 'me', deviceId: '00000000-0000-4000-8000-000000000002' };
+    for (const listener of this.readyListeners) await listener({ reconnected, self });
   }
 
   push(type: string, data: unknown): void {
@@ -121,7 +133,7 @@ export class FakeTerminal implements TerminalCommandContext {
 
 /** A message as the terminal hands it to decorators. */
 export function decorated(fields: Partial<DecoratedMessage> & Pick<DecoratedMessage, 'id' | 'conversationId' | 'senderId' | 'text'>): DecoratedMessage {
-  return { own: false, senderUsername: 'someone', createdAt: 0, payload: { v: 1, text: fields.text }, deleted: false, extra: {}, ...fields };
+  return { own: false, senderUsername: 'someone', createdAt: 0, payload: { v: 1, text: fields.text }, deleted: false, undecryptable: false, extra: {}, ...fields };
 }
 
 /** Lets pending promise callbacks run. */

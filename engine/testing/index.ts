@@ -29,5 +29,7 @@ export {
   EventLog,
 } from './clients.js';
 export type { ClientSetup, User } from './clients.js';
+export { offlineSwitch } from './offline.js';
+export type { OfflineSwitch } from './offline.js';
 export { FakeClientApi, FakeTerminal, decorated, settle } from './fake-client-api.js';
 export type { FakeSetup } from './fake-client-api.js';

@@ -1,7 +1,13 @@
 /**
  * The client part of invitations: `client.plugins.invitations` (list, accept, decline, cancel,
- * invited), plugin events with a `notice` line for the pushes, and the terminal commands
+ * invited, pending), plugin events with a `notice` line for the pushes, and the terminal commands
  * `/invites`, `/accept <n>`, `/decline <n>`, `/invited` and `/uninvite <username>`.
+ *
+ * Pushes missed while offline: after every login (api.onReady) the pending invitations are
+ * fetched again. After the first login the user hears how many wait (`invitations` event); after a
+ * login following a lost connection, an invitation that arrived meanwhile is announced as if its
+ * push had come (`invitation` event, `recovered: true`), and one that went away meanwhile
+ * (withdrawn, or answered on another device) as `invitation_removed` with the reason `gone`.
  */
 import type { ClientPluginApi, TerminalCommandContext } from '../../engine/plugin/index.js';
 
@@ -35,6 +41,8 @@ export interface InvitationsMethods {
   cancel(conversationId: string, userId: string): Promise<void>;
   /** Who is invited to a group the user belongs to. */
   invited(conversationId: string): Promise<InvitedPerson[]>;
+  /** The pending invitations as this client knows them (from the last login's list and the pushes since), oldest first; no request. */
+  pending(): Invitation[];
 }
 
 interface WireInvitation {
@@ -75,7 +83,7 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
-export function createInvitationsMethods(api: ClientPluginApi): InvitationsMethods {
+export function createInvitationsMethods(api: ClientPluginApi): Omit<InvitationsMethods, 'pending'> {
   return {
     async list() {
       const { invitations } = await api.client.request<{ invitations: WireInvitation[] }>('list_invitations', {});
@@ -112,7 +120,7 @@ export function createInvitationsMethods(api: ClientPluginApi): InvitationsMetho
 }
 
 /** The terminal commands; `/accept` and `/decline` number invitations as the last `/invites` showed them. */
-export function invitationCommands(methods: InvitationsMethods, self: () => { readonly userId: string } | undefined) {
+export function invitationCommands(methods: Omit<InvitationsMethods, 'pending'>, self: () => { readonly userId: string } | undefined) {
   let shown: Invitation[] | undefined;
 
   async function pick(args: string[], context: TerminalCommandContext, verb: string): Promise<Invitation | undefined> {
@@ -221,21 +229,78 @@ export function invitationCommands(methods: InvitationsMethods, self: () => { re
   ];
 }
 
+/** The `invitation` event (and its notice) for an invitation the user has received. */
+function invitationEvent(invitation: Omit<Invitation, 'memberCount'>, recovered: boolean): Record<string, unknown> {
+  const inviter = oneLine(invitation.invitedByUsername) || 'someone';
+  return {
+    conversationId: invitation.conversationId,
+    conversationName: invitation.conversationName,
+    invitedBy: invitation.invitedBy,
+    invitedByUsername: invitation.invitedByUsername,
+    createdAt: invitation.createdAt,
+    ...(recovered ? { recovered: true } : {}),
+    notice: `${inviter} invited you to ${groupName(invitation.conversationName)} — /invites`,
+  };
+}
+
 export function invitationsClient(api: ClientPluginApi): void {
-  const methods = createInvitationsMethods(api);
+  const requests = createInvitationsMethods(api);
   const selfId = () => api.client.self?.userId;
+  /** The pending invitations as this client knows them, by conversation. */
+  const known = new Map<string, Invitation>();
+
+  const methods: InvitationsMethods = {
+    ...requests,
+    async list() {
+      const invitations = await requests.list();
+      known.clear();
+      for (const invitation of invitations) known.set(invitation.conversationId, invitation);
+      return invitations;
+    },
+    async accept(conversationId) {
+      const answer = await requests.accept(conversationId);
+      known.delete(conversationId);
+      return answer;
+    },
+    async decline(conversationId) {
+      await requests.decline(conversationId);
+      known.delete(conversationId);
+    },
+    pending: () => [...known.values()].sort((a, b) => a.createdAt - b.createdAt),
+  };
 
   api.on('group_invitation', (data) => {
     const push = record(data);
-    const inviter = oneLine(text(push.invited_by_username)) || 'someone';
-    api.emit('invitation', {
+    const invitation: Invitation = {
       conversationId: text(push.conversation_id),
       conversationName: typeof push.conversation_name === 'string' ? push.conversation_name : null,
       invitedBy: text(push.invited_by),
       invitedByUsername: text(push.invited_by_username),
       createdAt: typeof push.created_at === 'number' ? push.created_at : Date.now(),
-      notice: `${inviter} invited you to ${groupName(push.conversation_name)} — /invites`,
-    });
+      memberCount: known.get(text(push.conversation_id))?.memberCount ?? 0,
+    };
+    if (invitation.conversationId) known.set(invitation.conversationId, invitation);
+    api.emit('invitation', invitationEvent(invitation, false));
+  });
+
+  // After every login: what is pending now. Pushes sent while this client was offline are lost,
+  // so an invitation (or its withdrawal) of that time is announced here instead.
+  api.onReady(async ({ reconnected }) => {
+    const before = new Map(known);
+    const now = await methods.list();
+    if (!reconnected) {
+      if (now.length > 0) {
+        api.emit('invitations', {
+          invitations: now,
+          notice: `You have ${now.length} pending group invitation${now.length === 1 ? '' : 's'} — /invites`,
+        });
+      }
+      return;
+    }
+    for (const invitation of now) if (!before.has(invitation.conversationId)) api.emit('invitation', invitationEvent(invitation, true));
+    for (const [conversationId] of before) {
+      if (!known.has(conversationId)) api.emit('invitation_removed', { conversationId, reason: 'gone' });
+    }
   });
 
   api.on('invitation_declined', (data) => {
@@ -243,6 +308,7 @@ export function invitationsClient(api: ClientPluginApi): void {
     const conversationId = text(push.conversation_id);
     if (push.user_id === selfId()) {
       // Declined on another of the user's devices: the list changed, nothing to announce.
+      known.delete(conversationId);
       api.emit('invitation_removed', { conversationId, reason: 'declined' });
       return;
     }
@@ -258,6 +324,7 @@ export function invitationsClient(api: ClientPluginApi): void {
     const push = record(data);
     const conversationId = text(push.conversation_id);
     const mine = push.user_id === selfId();
+    if (mine) known.delete(conversationId);
     api.emit(mine ? 'invitation_removed' : 'invitation_cancelled', {
       conversationId,
       userId: text(push.user_id),

@@ -10,9 +10,11 @@
  * `message_pinned` / `message_unpinned` pushes (each carries the whole state of its message's pin),
  * and `list()`, which also clears pins the server no longer has. A conversation shown with messages
  * cached before this client started (which may have missed pushes) is listed once in the
- * background for that. Writes run one at a time, in the order answers and pushes arrived.
+ * background for that; after the client logged in again following a lost connection
+ * (api.onReady), every conversation listed so far is listed again at once, and the others when
+ * they are shown. Writes run one at a time, in the order answers and pushes arrived.
  */
-import type { ClientPluginApi, DecoratedMessage, TerminalCommandContext } from '../../engine/plugin/index.js';
+import { messageReferenceLabel, type ClientPluginApi, type DecoratedMessage, type TerminalCommandContext } from '../../engine/plugin/index.js';
 import { PIN_BADGE, type GetPinnedAnswer, type MessagePinnedPush, type PinAnswer, type PinsConfig } from './shared.js';
 
 export interface PinResult {
@@ -106,24 +108,22 @@ function excerptOf(text: string): string | undefined {
   return chars.length > EXCERPT_LENGTH ? `${chars.slice(0, EXCERPT_LENGTH - 1).join('')}…` : chars.join('');
 }
 
-/** A cached message the client could not decrypt yet: it replaces its `extra` once it can. */
+/** A cached message the client could not decrypt yet. */
 function isPlaceholder(message: DecoratedMessage): boolean {
-  return !message.deleted && Object.keys(message.payload).length === 0;
+  return !message.deleted && (message.undecryptable ?? Object.keys(message.payload).length === 0);
 }
 
 /** How a message reference typed in the terminal is echoed back (`3` -> `#3`). */
-function referenceLabel(reference: string): string {
-  const trimmed = reference.trim();
-  return /^#?\d+$/.test(trimmed) ? `#${trimmed.replace(/^#/, '')}` : 'the message';
-}
+const referenceLabel = messageReferenceLabel;
 
 export function pinsClient(api: ClientPluginApi<PinsConfig>): void {
-  const startedAt = Date.now();
+  /** Messages created before this may have missed pushes (this client was not running, or offline). */
+  let staleBefore = Date.now();
   const writes = new Serial();
   const notices = new Serial();
   /** Pin states to write once this device has decrypted the message (id -> conversation and state). */
   const afterDecryption = new BoundedMap<string, PinState & { conversationId: string }>(REMEMBERED_IDS);
-  /** Conversations whose pins were listed (or are being listed) in this run. */
+  /** Conversations whose pins were listed (or are being listed) since the last login. */
   const listed = new Set<string>();
 
   async function cachedById(conversationId: string): Promise<Map<string, DecoratedMessage>> {
@@ -238,11 +238,32 @@ export function pinsClient(api: ClientPluginApi<PinsConfig>): void {
     setImmediate(() => void storeOne(waiting.conversationId, context.messageId, waiting).catch(() => undefined));
   });
 
+  // Logged in again after a lost connection: pins and unpins of that time never came as pushes.
+  // The conversations listed so far are listed again now; the others when they are shown.
+  api.onReady(async ({ reconnected }) => {
+    if (!reconnected) return;
+    staleBefore = Date.now();
+    const again = [...listed];
+    listed.clear();
+    for (const conversationId of again) {
+      try {
+        await list(conversationId);
+      } catch (error) {
+        listed.delete(conversationId);
+        // Not a member any more, or the plugin is off now: nothing to catch up on there.
+        const code = (error as { code?: unknown } | undefined)?.code;
+        if (code !== 'not_found' && code !== 'unknown_type') throw error;
+      }
+    }
+  });
+
   api.decorate((message: DecoratedMessage) => {
     if (message.deleted) return undefined;
-    // Shown from the cache of an earlier run: the conversation may have missed pushes while this
-    // client was not running. List its pins once, in the background.
-    if (message.createdAt < startedAt && !listed.has(message.conversationId)) void list(message.conversationId).catch(() => listed.delete(message.conversationId));
+    // Shown from the cache of an earlier run, or from before the connection was lost: the
+    // conversation may have missed pushes. List its pins once, in the background.
+    if (message.createdAt < staleBefore && !listed.has(message.conversationId)) void list(message.conversationId).catch(() => listed.delete(message.conversationId));
+    // A message this device cannot read (yet) shows no badge.
+    if (isPlaceholder(message)) return undefined;
     return isPinnedExtra(message.extra) ? { badges: [PIN_BADGE] } : undefined;
   });
 

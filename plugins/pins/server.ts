@@ -8,7 +8,7 @@
  * member may pin and unpin, as in the original.
  */
 import { Type } from 'typebox';
-import { WireError, WireErrorCode, errors, isUniqueViolation, toMillis, type AuthedRequestContext, type MessageMeta, type ServerPluginApi } from '../../engine/plugin/index.js';
+import { errors, isForeignKeyViolation, isUniqueViolation, toMillis, type AuthedRequestContext, type MessageMeta, type ServerPluginApi } from '../../engine/plugin/index.js';
 import { Uuid } from '../../engine/protocol/index.js';
 import { PINS_TABLE } from './migrations/0001_init.js';
 import type { MessagePinnedPush, MessageUnpinnedPush, PinAnswer, PinEntry, PinsConfig } from './shared.js';
@@ -30,12 +30,6 @@ interface PinRow {
   pinned_at: number | string;
 }
 
-/** A foreign-key violation on SQLite or MySQL/MariaDB (the message or conversation was deleted meanwhile). */
-function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: unknown; errno?: unknown } | undefined;
-  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === 'ER_NO_REFERENCED_ROW_2' || e?.errno === 1452;
-}
-
 export function pinsServer(api: ServerPluginApi<PinsConfig>): void {
   const db = api.db;
   const config = api.config;
@@ -45,15 +39,6 @@ export function pinsServer(api: ServerPluginApi<PinsConfig>): void {
     const meta = await api.core.messages.requireVisible(messageId, userId);
     if (meta.kind !== 'message') throw errors.notFound('No such message');
     return meta;
-  }
-
-  async function visibleOrUndefined(messageId: string, userId: string): Promise<MessageMeta | undefined> {
-    try {
-      return await visibleMessage(messageId, userId);
-    } catch (error) {
-      if (error instanceof WireError && error.code === WireErrorCode.NOT_FOUND) return undefined;
-      throw error;
-    }
   }
 
   async function pinOf(messageId: string): Promise<PinRow | undefined> {
@@ -126,11 +111,13 @@ export function pinsServer(api: ServerPluginApi<PinsConfig>): void {
           { column: 'message_id', order: 'desc' },
         ])
         .select('message_id', 'conversation_id', 'pinned_by', 'pinned_at');
-      // Only messages the caller can see (a member who joined later, or cleared a DM, does not).
+      // Only messages the caller can see (a member who joined later, or cleared a DM, does not):
+      // one query for all of them.
+      const metas = new Map((await api.core.messages.visible(request.conversation_id, userId, rows.map((row) => row.message_id))).map((meta) => [meta.id, meta]));
       const visible: Array<{ row: PinRow; meta: MessageMeta }> = [];
       for (const row of rows) {
-        const meta = await visibleOrUndefined(row.message_id, userId);
-        if (meta) visible.push({ row, meta });
+        const meta = metas.get(row.message_id);
+        if (meta && meta.kind === 'message') visible.push({ row, meta });
       }
       const names = await api.core.users.getMany(new Set(visible.map(({ row }) => row.pinned_by)));
       const pins: PinEntry[] = visible.map(({ row, meta }) => ({

@@ -10,13 +10,17 @@
  *   - the user's own requests write the complete list the server answers;
  *   - a `message_reacted` push is applied to the cached list (pushes that arrive together are
  *     applied with one read of the conversation's cache);
- *   - a message shown that may have missed pushes (cached before this client started and not
- *     fetched since) is refreshed once from `get_reactions` (one request per conversation), as is
- *     a message whose change arrived before this device had decrypted it.
+ *   - a message shown that may have missed pushes (cached before this client started, or before
+ *     the connection was last lost, and not fetched since) is refreshed once from `get_reactions`
+ *     (one request per conversation), as is a message whose change arrived before this device had
+ *     decrypted it;
+ *   - after the client logged in again following a lost connection (api.onReady), the messages
+ *     shown most recently are refreshed at once, so reactions given meanwhile appear without
+ *     waiting for the messages to be shown again.
  * Requests and cache writes run one at a time, in the order answers and pushes arrived, so a later
  * server state is never overwritten by an earlier one.
  */
-import type { ClientPluginApi, DecoratedMessage, TerminalCommandContext } from '../../engine/plugin/index.js';
+import { messageReferenceLabel, type ClientPluginApi, type DecoratedMessage, type TerminalCommandContext } from '../../engine/plugin/index.js';
 import {
   DEFAULT_REACTIONS,
   MAX_REACTION_IDS,
@@ -72,6 +76,8 @@ export interface ReactionsMethods {
 const PERMANENT_FAILURES = new Set(['not_found', 'bad_request', 'unknown_type', 'forbidden', 'not_authenticated', 'not_logged_in']);
 /** How many message ids the plugin remembers as current, or as waiting for decryption. */
 const REMEMBERED_IDS = 20_000;
+/** How many of the messages shown last are refreshed at once after a reconnect (the others when shown again). */
+export const REFRESH_AFTER_RECONNECT = 400;
 const EXCERPT_LENGTH = 40;
 
 /** Runs tasks one after another. */
@@ -162,23 +168,21 @@ function excerptOf(text: string): string | undefined {
   return chars.length > EXCERPT_LENGTH ? `${chars.slice(0, EXCERPT_LENGTH - 1).join('')}…` : chars.join('');
 }
 
-/** A cached message the client could not decrypt yet: it replaces its `extra` once it can. */
+/** A cached message the client could not decrypt yet. */
 function isPlaceholder(message: DecoratedMessage): boolean {
-  return !message.deleted && Object.keys(message.payload).length === 0;
+  return !message.deleted && (message.undecryptable ?? Object.keys(message.payload).length === 0);
 }
 
 /** How a message reference typed in the terminal is echoed back (`3` -> `#3`). */
-function referenceLabel(reference: string): string {
-  const trimmed = reference.trim();
-  return /^#?\d+$/.test(trimmed) ? `#${trimmed.replace(/^#/, '')}` : 'the message';
-}
+const referenceLabel = messageReferenceLabel;
 
 function formatAllowed(names: readonly string[]): string {
   return names.map((name) => `${reactionEmoji(name)} ${name}`).join('  ');
 }
 
 export function reactionsClient(api: ClientPluginApi<ReactionsConfig>): void {
-  const startedAt = Date.now();
+  /** Messages created before this may have missed pushes (this client was not running, or offline). */
+  let staleBefore = Date.now();
   const queue = new Serial();
   const notices = new Serial();
   /** Pushes not applied yet, by conversation, in arrival order. */
@@ -187,8 +191,8 @@ export function reactionsClient(api: ClientPluginApi<ReactionsConfig>): void {
   /** Messages to refresh from the server, by conversation. */
   const stale = new Map<string, Set<string>>();
   let refreshQueued = false;
-  /** Messages whose cached reactions are current in this run (decrypted, refreshed or answered). */
-  const current = new BoundedMap<string, true>(REMEMBERED_IDS);
+  /** Messages whose cached reactions are current since the last login (decrypted, refreshed or answered): id -> conversation. */
+  const current = new BoundedMap<string, string>(REMEMBERED_IDS);
   /** Messages to refresh once this device has decrypted them (id -> conversation). */
   const afterDecryption = new BoundedMap<string, string>(REMEMBERED_IDS);
 
@@ -209,7 +213,7 @@ export function reactionsClient(api: ClientPluginApi<ReactionsConfig>): void {
   async function storeAnswer(conversationId: string, messageId: string, message: DecoratedMessage | undefined, reactions: readonly ReactionEntry[]): Promise<void> {
     if (!message || isPlaceholder(message)) afterDecryption.set(messageId, conversationId);
     if (!message) return;
-    current.set(messageId, true);
+    current.set(messageId, conversationId);
     await api.client.updateMessage(conversationId, messageId, { reactions: [...reactions] });
   }
 
@@ -348,17 +352,30 @@ export function reactionsClient(api: ClientPluginApi<ReactionsConfig>): void {
       scheduleRefresh();
       return;
     }
-    current.set(context.messageId, true);
+    current.set(context.messageId, context.conversationId);
+  });
+
+  // Logged in again after a lost connection: reactions given or taken back meanwhile never came
+  // as pushes. The messages shown most recently are refreshed now (one request per conversation);
+  // the others, from before the reconnect, when they are shown again.
+  api.onReady(({ reconnected }) => {
+    if (!reconnected) return;
+    staleBefore = Date.now();
+    const recent = [...current.entries()].slice(-REFRESH_AFTER_RECONNECT);
+    current.clear();
+    for (const [messageId, conversationId] of recent) markStale(conversationId, messageId);
+    if (recent.length > 0) scheduleRefresh();
   });
 
   // ---- terminal ------------------------------------------------------------------------------
 
   api.decorate((message: DecoratedMessage, self) => {
-    if (message.deleted) return undefined;
-    // Shown from the cache of an earlier run: it may have missed pushes while this client was
-    // not running. Refresh it once (with the other messages shown now, in one request).
-    if (!current.has(message.id) && message.createdAt < startedAt) {
-      current.set(message.id, true);
+    // Nothing to show under a message this device cannot read (yet); decrypting it brings its reactions.
+    if (message.deleted || isPlaceholder(message)) return undefined;
+    // Shown from the cache of an earlier run, or from before the connection was lost: it may have
+    // missed pushes. Refresh it once (with the other messages shown now, in one request).
+    if (!current.has(message.id) && message.createdAt < staleBefore) {
+      current.set(message.id, message.conversationId);
       markStale(message.conversationId, message.id);
       scheduleRefresh();
     }

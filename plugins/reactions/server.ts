@@ -7,7 +7,7 @@
  * requireVisible); everyone else gets `not_found`, as for a message that does not exist.
  */
 import { Type } from 'typebox';
-import { WireError, WireErrorCode, errors, isUniqueViolation, toMillis, type AuthedRequestContext, type MessageMeta, type ServerPluginApi } from '../../engine/plugin/index.js';
+import { errors, isForeignKeyViolation, isUniqueViolation, toMillis, type AuthedRequestContext, type MessageMeta, type ServerPluginApi } from '../../engine/plugin/index.js';
 import { Uuid } from '../../engine/protocol/index.js';
 import { REACTIONS_TABLE } from './migrations/0001_init.js';
 import {
@@ -59,12 +59,6 @@ function byMessage(rows: readonly ReactionRow[], into = new Map<string, Reaction
   return into;
 }
 
-/** A foreign-key violation on SQLite or MySQL/MariaDB (the message or conversation was deleted meanwhile). */
-function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: unknown; errno?: unknown } | undefined;
-  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === 'ER_NO_REFERENCED_ROW_2' || e?.errno === 1452;
-}
-
 export function reactionsServer(api: ServerPluginApi<ReactionsConfig>): void {
   const db = api.db;
   const config = api.config;
@@ -88,16 +82,6 @@ export function reactionsServer(api: ServerPluginApi<ReactionsConfig>): void {
     const meta = await api.core.messages.requireVisible(messageId, userId);
     if (meta.kind !== 'message') throw errors.notFound('No such message');
     return meta;
-  }
-
-  async function isVisible(messageId: string, userId: string): Promise<boolean> {
-    try {
-      await visibleMessage(messageId, userId);
-      return true;
-    } catch (error) {
-      if (error instanceof WireError && error.code === WireErrorCode.NOT_FOUND) return false;
-      throw error;
-    }
   }
 
   // ---- react_message -------------------------------------------------------------------------
@@ -168,7 +152,9 @@ export function reactionsServer(api: ServerPluginApi<ReactionsConfig>): void {
       const found = byMessage(rows);
       // Only messages the caller can see (joined later, cleared a DM, deleted): the others answer
       // an empty list, exactly like a message without reactions or an id that does not exist.
-      for (const messageId of [...found.keys()]) if (!(await isVisible(messageId, userId))) found.delete(messageId);
+      // One query for all of them (reactions exist only on ordinary messages).
+      const visible = found.size > 0 ? await api.core.messages.visibleIds(conversationId, userId, [...found.keys()]) : new Set<string>();
+      for (const messageId of [...found.keys()]) if (!visible.has(messageId)) found.delete(messageId);
       return { reactions: Object.fromEntries(ids.map((id) => [id, found.get(id) ?? []])) };
     },
     { rateLimit: { key: 'user', points: 600, durationSec: 60 } },

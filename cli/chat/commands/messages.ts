@@ -2,8 +2,14 @@
  * Message commands: replying to a message, deleting your own, loading older history.
  */
 import { usageError } from '../errors.js';
-import { splitFirst } from '../parse.js';
+import { messageReferenceLabel, splitFirst } from '../parse.js';
 import type { ChatCommand } from './types.js';
+
+/** `#3` (or `The message` for a reference by id) at the start of a sentence. */
+function sentenceLabel(reference: string): string {
+  const label = messageReferenceLabel(reference);
+  return label.charAt(0).toUpperCase() + label.slice(1);
+}
 
 export const messageCommands: readonly ChatCommand[] = [
   {
@@ -16,7 +22,7 @@ export const messageCommands: readonly ChatCommand[] = [
       const [reference, text] = splitFirst(input.rest);
       if (reference === '' || text.trim() === '') throw usageError('Usage: /reply <#n> <text>, e.g. /reply #3 sounds good');
       const message = session.resolveMessage(reference);
-      const label = `#${reference.replace(/^#/, '')}`;
+      const label = sentenceLabel(reference);
       if (message.deleted) throw usageError(`${label} was deleted; there is nothing to reply to.`);
       if (message.status !== 'sent') throw usageError(`${label} has not reached the server yet; reply once it has.`);
       session.send(text, message);
@@ -31,10 +37,10 @@ export const messageCommands: readonly ChatCommand[] = [
     async run(input, session) {
       if (input.args.length !== 1) throw usageError('Usage: /del <#n>');
       const message = session.resolveMessage(input.args[0]!);
-      const label = `#${input.args[0]!.replace(/^#/, '')}`;
+      const label = sentenceLabel(input.args[0]!);
       if (!message.own) throw usageError(`${label} is not your message: you can only delete your own.`);
       if (message.deleted) {
-        session.notice(`${label} is already deleted`);
+        session.notice(`${messageReferenceLabel(input.args[0]!)} is already deleted`);
         return;
       }
       if (message.status !== 'sent') throw usageError(`${label} never reached the server, so nobody else has it.`);
@@ -50,7 +56,7 @@ export const messageCommands: readonly ChatCommand[] = [
     run(input, session) {
       if (input.args.length !== 1) throw usageError('Usage: /retry <#n>');
       const message = session.resolveMessage(input.args[0]!);
-      const label = `#${input.args[0]!.replace(/^#/, '')}`;
+      const label = sentenceLabel(input.args[0]!);
       if (!message.own || message.status !== 'failed' || message.clientMsgId === undefined) {
         throw usageError(`${label} did not fail: only your messages marked ✗ not sent can be sent again.`);
       }

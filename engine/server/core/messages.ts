@@ -34,6 +34,7 @@ import {
   purgeOldReads,
   softDelete,
   upsertSelfCopies,
+  visibleMessageMetas,
   type ClientMsgIdHit,
   type VisibilityWindow,
 } from '../db/messages.js';
@@ -159,6 +160,23 @@ export function createMessagesModule(internals: EngineInternals): AnyPluginDefin
           const found = await getMemberConversation(db, meta.conversationId, userId);
           if (!found || !(await visibleTo(meta, userId, windowOf(found.membership)))) throw errors.notFound('No such message');
           return meta;
+        },
+        async visible(conversationId, userId, messageIds) {
+          if (messageIds.length === 0) return [];
+          const byId = new Map((await visibleMessageMetas(db, conversationId, userId, messageIds)).map((meta) => [meta.id, meta]));
+          const seen = new Set<string>();
+          const ordered: MessageMeta[] = [];
+          for (const id of messageIds) {
+            const meta = byId.get(id);
+            if (meta && !seen.has(id)) {
+              seen.add(id);
+              ordered.push(meta);
+            }
+          }
+          return ordered;
+        },
+        async visibleIds(conversationId, userId, messageIds) {
+          return new Set((await service.visible(conversationId, userId, messageIds)).map((meta) => meta.id));
         },
       };
       api.provide(CORE_TOKENS.messages, service);

@@ -8,6 +8,15 @@ export function isUniqueViolation(error: unknown): boolean {
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062;
 }
 
+/**
+ * True when `error` is a foreign-key violation on either backend: a row refers to one that does
+ * not exist (any more) — typically a message or conversation deleted meanwhile.
+ */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; errno?: unknown } | undefined;
+  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === 'ER_NO_REFERENCED_ROW_2' || e?.code === 'ER_NO_REFERENCED_ROW' || e?.errno === 1452 || e?.errno === 1216;
+}
+
 /** Booleans come back as 0/1 from both backends. */
 export function toBool(value: unknown): boolean {
   return value === true || value === 1 || value === '1';

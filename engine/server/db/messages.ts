@@ -146,6 +146,39 @@ function metaFrom(row: Record<string, unknown>): MessageMeta {
   };
 }
 
+/**
+ * Of these message ids, the messages of one conversation a user sees, by the rule of
+ * `api.core.messages.requireVisible`: a member, the message not deleted, and the user's own or
+ * within the member's window (joined, not cleared by "delete for me"), a control message only
+ * where the user has a ciphertext row. Nothing for a non-member. One query per IN_CHUNK ids.
+ */
+export async function visibleMessageMetas(db: Knex, conversationId: string, userId: string, messageIds: readonly string[]): Promise<MessageMeta[]> {
+  const found: MessageMeta[] = [];
+  for (const chunk of idChunks([...new Set(messageIds)])) {
+    const rows = (await db('messages as m')
+      .join('conversation_members as cm', 'cm.conversation_id', 'm.conversation_id')
+      .where('m.conversation_id', conversationId)
+      .andWhere('cm.user_id', userId)
+      .whereIn('m.id', chunk)
+      .whereNull('m.deleted_at')
+      .andWhere((visible) => {
+        visible.where('m.sender_id', userId).orWhere((others) => {
+          others
+            .whereRaw('?? >= ??', ['m.created_at', 'cm.joined_at'])
+            .andWhere((window) => window.whereNull('cm.cleared_at').orWhereRaw('?? > ??', ['m.created_at', 'cm.cleared_at']))
+            .andWhere((kind) =>
+              kind.where('m.kind', 'message').orWhereExists(
+                db('message_recipients as r').whereRaw('?? = ??', ['r.message_id', 'm.id']).andWhere('r.user_id', userId).select(db.raw('1')),
+              ),
+            );
+        });
+      })
+      .select('m.id', 'm.conversation_id', 'm.sender_id', 'm.sender_device_id', 'm.kind', 'm.created_at', 'm.deleted_at')) as Array<Record<string, unknown>>;
+    for (const row of rows) found.push(metaFrom(row));
+  }
+  return found;
+}
+
 /** Whether a user has a ciphertext row (any device, or the self copy) for a message. */
 export async function hasRecipientRow(db: Knex, messageId: string, userId: string): Promise<boolean> {
   return (await db('message_recipients').where({ message_id: messageId, user_id: userId }).first(db.raw('1 as one'))) !== undefined;
