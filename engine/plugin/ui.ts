@@ -84,6 +84,17 @@ export interface SlotContext {
   call<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
   /** Shows a short non-blocking message (errors of plugin actions). */
   toast(text: string, kind?: 'info' | 'error'): void;
+  /**
+   * Scrolls the open conversation to a message and highlights it, loading older history when
+   * needed. Works from the slots inside the conversation view (`conversation.header`, `composer`,
+   * the message slots); elsewhere it does nothing.
+   */
+  jumpTo(messageId: string): void;
+  /**
+   * Opens a conversation in the main window. Resolves once it is open; a conversation this client
+   * does not list yet (a group just joined) is waited for a few seconds first.
+   */
+  openConversation(conversationId: string): Promise<void>;
 }
 
 export interface ComposerHandle {
@@ -112,6 +123,26 @@ export interface MessageAction {
   run(message: UiMessage, context: SlotContext): void | Promise<void>;
 }
 
+/**
+ * A stretch of a message's text to emphasise (`@mentions`, search hits): `start` and `end` are
+ * UTF-16 offsets into `message.text` (end exclusive). The renderer draws them itself, so that the
+ * message text keeps its own styles: `accent` is emphasised in the accent colour, `strong` is
+ * marked with the highlight background (for "this concerns you"). Overlapping marks are dropped.
+ */
+export interface TextMark {
+  readonly start: number;
+  readonly end: number;
+  readonly kind?: 'accent' | 'strong';
+  /** A tooltip and accessible description of the mark. */
+  readonly title?: string;
+}
+
+/**
+ * Returns the marks for a message's text (called on every render of the message: keep it quick
+ * and synchronous); a decorator that throws is logged and skipped.
+ */
+export type TextDecorator = (message: UiMessage, context: SlotContext) => readonly TextMark[] | undefined | void;
+
 export interface UiPluginApi {
   readonly name: string;
   /** The plugin's public settings from hello. */
@@ -122,7 +153,14 @@ export interface UiPluginApi {
   messageAction(action: MessageAction): () => void;
   /** Registers a custom element under this plugin's prefix (no-op if already defined). */
   define(tag: string, element: CustomElementConstructor): void;
-  /** Listens to this plugin's client events (`api.emit` in its client part) and push events; returns an unsubscribe. */
+  /** Adds marks to the text of messages (e.g. highlighted `@mentions`); returns its remover. */
+  decorateText(decorator: TextDecorator): () => void;
+  /**
+   * Listens to this plugin's client events (what its client part passes to `api.emit`, e.g. a
+   * client part that turns its server pushes into events); returns an unsubscribe. Changes a client
+   * part stores with `api.client.updateMessage` need no listener: the message re-renders with the
+   * new `extra`.
+   */
   on(event: string, listener: (data: unknown) => void): () => void;
 }
 

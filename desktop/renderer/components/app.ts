@@ -1,0 +1,75 @@
+/**
+ * <kecalek-app>: the root. Provides the services to everything below, applies the theme to the
+ * document, and shows the sign-in window or the main window, with the toasts and the confirmation
+ * dialog on top.
+ */
+import { css, html } from 'lit';
+import { provideServices, type ConfirmOptions, type Services } from '../services.js';
+import type { AppState } from '../state/model.js';
+import { KecalekElement } from './base.js';
+import type { KecalekConfirm } from './confirm-dialog.js';
+import { baseStyles } from './styles.js';
+import './confirm-dialog.js';
+import './main-view.js';
+import './sign-in.js';
+import './toasts.js';
+
+/** `<html data-theme>` follows the setting; without it the system preference applies. */
+export function applyTheme(root: HTMLElement, theme: AppState['settings']['theme']): void {
+  if (theme === 'dark' || theme === 'light') root.dataset.theme = theme;
+  else delete root.dataset.theme;
+}
+
+export class KecalekApp extends KecalekElement {
+  #provided: Services | undefined;
+  #removeProvider: (() => void) | undefined;
+
+  static override styles = [
+    baseStyles,
+    css`
+      :host {
+        display: block;
+        height: 100%;
+      }
+      .boot {
+        display: grid;
+        place-items: center;
+        height: 100%;
+      }
+    `,
+  ];
+
+  /** Hands the app its services; call before connecting it. */
+  setup(services: Omit<Services, 'confirm'>): void {
+    const full: Services = { ...services, confirm: (options: ConfirmOptions) => this.#confirm(options) };
+    this.#provided = full;
+    this.#removeProvider?.();
+    this.#removeProvider = provideServices(this, full);
+  }
+
+  protected override get services(): Services {
+    if (!this.#provided) throw new Error('<kecalek-app> needs setup(services) before it is connected');
+    return this.#provided;
+  }
+
+  #confirm(options: ConfirmOptions): Promise<boolean> {
+    const dialog = this.renderRoot.querySelector<KecalekConfirm>('kecalek-confirm');
+    return dialog ? dialog.ask(options) : Promise.resolve(false);
+  }
+
+  protected override updated(): void {
+    applyTheme(document.documentElement, this.state.settings.theme);
+  }
+
+  override render() {
+    const state = this.state;
+    const screen = !state.ready
+      ? html`<div class="boot" role="status" aria-label="Starting"><span class="spinner"></span></div>`
+      : state.self
+        ? html`<kecalek-main></kecalek-main>`
+        : html`<kecalek-sign-in></kecalek-sign-in>`;
+    return html`${screen}<kecalek-confirm></kecalek-confirm><kecalek-toasts></kecalek-toasts>`;
+  }
+}
+
+customElements.define('kecalek-app', KecalekApp);
