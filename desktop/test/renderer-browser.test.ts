@@ -674,6 +674,16 @@ describe('desktop renderer in Chromium', function () {
     await visible(a.getByRole('heading', { name: 'Chats' }));
     expect(await a.evaluate(() => document.documentElement.dataset.theme)).to.equal('dark');
 
+    // "System" follows the system's colour scheme, also when it changes while the app is open.
+    await a.emulateMedia({ colorScheme: 'light' });
+    await a.getByRole('button', { name: 'Settings' }).click();
+    await a.getByRole('dialog', { name: 'Settings' }).getByRole('radio', { name: 'System' }).check();
+    await a.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+    await a.emulateMedia({ colorScheme: 'dark' });
+    await a.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await a.getByRole('dialog', { name: 'Settings' }).getByRole('radio', { name: 'Dark' }).check();
+    await a.keyboard.press('Escape');
+
     await conversationButton(bob.page, 'Mountain weekend').click();
     await settle(bob.page);
     await bob.page.screenshot({ path: join(ARTIFACTS_DIR, 'group-light.png') });

@@ -14,10 +14,14 @@ import './main-view.js';
 import './sign-in.js';
 import './toasts.js';
 
-/** `<html data-theme>` follows the setting; without it the system preference applies. */
-export function applyTheme(root: HTMLElement, theme: AppState['settings']['theme']): void {
-  if (theme === 'dark' || theme === 'light') root.dataset.theme = theme;
-  else delete root.dataset.theme;
+const SYSTEM_DARK = '(prefers-color-scheme: dark)';
+
+/**
+ * `<html data-theme>` is always `dark` or `light`: the setting, or for `system` the system's
+ * colour scheme now (the stylesheet then needs the dark palette once, not twice).
+ */
+export function applyTheme(root: HTMLElement, theme: AppState['settings']['theme'], systemDark = matchMedia(SYSTEM_DARK).matches): void {
+  root.dataset.theme = theme === 'dark' || theme === 'light' ? theme : systemDark ? 'dark' : 'light';
 }
 
 export class KecalekApp extends KecalekElement {
@@ -55,6 +59,21 @@ export class KecalekApp extends KecalekElement {
   #confirm(options: ConfirmOptions): Promise<boolean> {
     const dialog = this.renderRoot.querySelector<KecalekConfirm>('kecalek-confirm');
     return dialog ? dialog.ask(options) : Promise.resolve(false);
+  }
+
+  #systemScheme: MediaQueryList | undefined;
+  readonly #onSystemScheme = (): void => applyTheme(document.documentElement, this.state.settings.theme);
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // "system" follows the system's scheme when it changes while the app is open.
+    this.#systemScheme = matchMedia(SYSTEM_DARK);
+    this.#systemScheme.addEventListener('change', this.#onSystemScheme);
+  }
+
+  override disconnectedCallback(): void {
+    this.#systemScheme?.removeEventListener('change', this.#onSystemScheme);
+    super.disconnectedCallback();
   }
 
   protected override updated(): void {
