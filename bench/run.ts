@@ -9,6 +9,10 @@ type Bench = (options: { quick: boolean }) => Promise<BenchResult>;
 
 const BENCHMARKS: Record<string, () => Promise<Bench>> = {
   crypto: async () => (await import('./crypto.js')).run,
+  relay: async () => (await import('./relay.js')).run,
+  fanout: async () => (await import('./fanout.js')).run,
+  connections: async () => (await import('./connections.js')).run,
+  coldstart: async () => (await import('./coldstart.js')).run,
 };
 
 const args = process.argv.slice(2);
