@@ -163,6 +163,7 @@ export class ClientBridge {
       server: this.serverInfo(),
       accounts: local.map((account) => ({ email: account.email, username: stored.accounts[account.email] ?? '' })),
       serverAddress: addressLabel(this.options.server),
+      serverVerified: this.options.server.insecureDev !== true,
       settings: { ...stored.settings },
     };
   }

@@ -31,6 +31,8 @@ export interface BridgeState {
   readonly accounts: ReadonlyArray<{ email: string; username: string }>;
   /** Where this client connects (for the sign-in screen). */
   readonly serverAddress: string;
+  /** False when the server's certificate is not checked (a development server, --insecure-dev): the UI must not show it as secure. */
+  readonly serverVerified: boolean;
   readonly settings: BridgeSettings;
 }
 

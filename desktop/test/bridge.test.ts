@@ -51,6 +51,8 @@ describe('desktop: ClientBridge against a real server', function () {
     expect(state.connection).to.equal('connected');
     expect(state.server?.plugins.map((p) => p.name)).to.include('echo');
     expect(state.server?.localPlugins).to.deep.equal(['echo']);
+    // The certificate is checked against the test server's CA: the UI may show the address as secure.
+    expect(state.serverVerified).to.equal(true);
     expect(state.serverAddress).to.equal(`${server.host}:${server.port}`);
     expect(state.accounts).to.deep.equal([{ email: alice.email, username: alice.username }]);
     expect(isPlainJson(state)).to.equal(true);

@@ -77,6 +77,7 @@ function bridgeState(overrides: Partial<BridgeState> = {}): BridgeState {
     server: undefined,
     accounts: [{ email: SELF.email, username: SELF.username }],
     serverAddress: 'localhost:1',
+    serverVerified: true,
     settings: { theme: 'dark' },
     ...overrides,
   };
@@ -586,6 +587,12 @@ describe('desktop renderer: conversation reducers', () => {
     expect(out.self).to.equal(undefined);
     expect(out.conversations).to.deep.equal([]);
     expect(out.conversationsLoaded).to.equal(false);
+  });
+
+  it('applyBridgeState carries whether the server certificate is checked (the sign-in screen shows no lock otherwise)', () => {
+    expect(initialState().serverVerified).to.equal(true);
+    expect(R.applyBridgeState(initialState(), bridgeState({ serverVerified: false })).serverVerified).to.equal(false);
+    expect(R.applyBridgeState(initialState(), bridgeState()).serverVerified).to.equal(true);
   });
 
   it('applyConnection returns the same state when nothing changed', () => {

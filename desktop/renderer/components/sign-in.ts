@@ -243,6 +243,9 @@ export class KecalekSignIn extends KecalekElement {
         font-size: 12px;
         color: var(--kecalek-text-faint);
       }
+      .server.unverified {
+        color: var(--kecalek-warning);
+      }
       .server .icon {
         display: inline-block;
         vertical-align: -3px;
@@ -548,7 +551,13 @@ export class KecalekSignIn extends KecalekElement {
         </div>
         <section role="tabpanel" id="panel" aria-labelledby=${`tab-${this.tab}`}>${panel}</section>
       </main>
-      ${this.state.serverAddress ? html`<div class="server">${icon('lock', 14)} ${this.state.serverAddress}</div>` : nothing}
+      ${this.state.serverAddress
+        ? this.state.serverVerified
+          ? html`<div class="server">${icon('lock', 14)} ${this.state.serverAddress}</div>`
+          : html`<div class="server unverified" title="The server's certificate is not checked: use this only with your own development server">
+              ${icon('alert', 14)} ${this.state.serverAddress} (development server: certificate not checked)
+            </div>`
+        : nothing}
     </div>`;
   }
 }

@@ -34,6 +34,7 @@ export interface AppState {
   readonly server: BridgeServerInfo | undefined;
   readonly accounts: ReadonlyArray<{ readonly email: string; readonly username: string }>;
   readonly serverAddress: string;
+  readonly serverVerified: boolean;
   readonly settings: BridgeSettings;
   /** Newest activity first. */
   readonly conversations: readonly BridgeConversation[];
@@ -67,6 +68,7 @@ export function initialState(): AppState {
     server: undefined,
     accounts: [],
     serverAddress: '',
+    serverVerified: true,
     settings: { theme: 'system' },
     conversations: [],
     conversationsLoaded: false,

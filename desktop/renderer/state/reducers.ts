@@ -265,6 +265,7 @@ export function applyBridgeState(state: AppState, bridge: BridgeState): AppState
     server: bridge.server,
     accounts: bridge.accounts,
     serverAddress: bridge.serverAddress,
+    serverVerified: bridge.serverVerified,
     settings: bridge.settings,
   };
 }
