@@ -24,7 +24,7 @@ import {
   sendGroup,
   settle,
   type Device,
-} from './helpers.js';
+} from '../../../engine/testing/people.js';
 
 function pin(device: Device, messageId: string, pinned = true): Promise<PinAnswer> {
   return device.connection.expectOk<PinAnswer>('pin_message', { message_id: messageId, pinned });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { forEachBackend, startTestServer, type TestServer } from '../../../engine/testing/index.js';
 import reactions from '../index.js';
 import type { ReactAnswer, ReactionEntry } from '../shared.js';
-import { closeOpened, createDm, getMessages, persistentDataDir, person, relogin, sendDm, type Person } from './helpers.js';
+import { closeOpened, createDm, getMessages, persistentDataDir, person, relogin, sendDm, type Person } from '../../../engine/testing/people.js';
 
 interface Hello {
   plugins: Array<{ name: string }>;
@@ -27,7 +27,7 @@ forEachBackend('reactions plugin: disable and re-enable', (backend) => {
 
   it('keeps the reactions while the plugin is off and shows them again when it is back', async function () {
     this.timeout(60_000);
-    data = await persistentDataDir();
+    data = await persistentDataDir('reactions');
     const start = (withReactions: boolean) =>
       startTestServer({ databaseUrl: backend.databaseUrl, plugins: withReactions ? [reactions] : [], config: { dataDir: data!.dir } });
     const again = async (who: Person): Promise<Person> => ({ ...who, devices: [await relogin(server!, who.account, who.devices[0]!.deviceId)] });

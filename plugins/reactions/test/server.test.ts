@@ -24,7 +24,7 @@ import {
   sendGroup,
   settle,
   type Device,
-} from './helpers.js';
+} from '../../../engine/testing/people.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

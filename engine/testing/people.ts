@@ -1,5 +1,6 @@
 /**
- * Test helpers for the pins suites: people with several logged-in devices (real accounts
+ * Protocol-level helpers for plugin suites (reactions, pins, and plugins of your own): people
+ * with several logged-in devices (real accounts
  * through the harness), DMs and groups, stand-in ciphertexts, and a probe plugin that works as a
  * barrier for pushes — once a connection has the probe's push, every push sent to it before has
  * arrived — so "this device got nothing" is checked without sleeping.
@@ -10,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { Type } from 'typebox';
-import { definePlugin, type AnyPluginDefinition } from '../../../engine/plugin/index.js';
-import { SELF_DEVICE_ID, encodeBase64 } from '../../../engine/protocol/index.js';
-import { createAccount, login, type TestAccount, type TestConnection, type TestServer } from '../../../engine/testing/index.js';
+import { definePlugin, type AnyPluginDefinition } from '../plugin/index.js';
+import { SELF_DEVICE_ID, encodeBase64 } from '../protocol/index.js';
+import { createAccount, login, type TestAccount, type TestConnection, type TestServer } from './index.js';
 
 export interface Device {
   readonly userId: string;
@@ -156,7 +157,7 @@ export async function settle(probe: TestConnection, devices: readonly Device[]):
 }
 
 /** A data folder that outlives one server (restart tests); removed by the returned function. */
-export async function persistentDataDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'kecalek-pins-'));
+export async function persistentDataDir(prefix = 'plugin'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `kecalek-${prefix}-`));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
