@@ -96,6 +96,13 @@ export class ClientBridge {
   private approval: LinkingApproval | undefined;
   private started: Promise<void> | undefined;
   private lastState = '';
+  /**
+   * The revision of the last snapshot. It starts at the clock so that a restarted bridge (a web
+   * host restarted under an open page) hands out revisions above the previous bridge's.
+   */
+  private stateRevision = Date.now();
+  /** The `state` emissions in progress, one after another (see emitState). */
+  private stateQueue: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: ClientBridgeOptions) {
@@ -154,10 +161,12 @@ export class ClientBridge {
 
   /** The state the renderer starts from (also sent as `state` events when it changes). */
   async state(): Promise<BridgeState> {
+    const local = await listAccounts(this.options.home).catch(() => []);
+    // Read after the await, so the snapshot is as fresh as the moment it is returned.
     const self = this.client.self;
     const stored = this.settings.current;
-    const local = await listAccounts(this.options.home).catch(() => []);
     return {
+      revision: ++this.stateRevision,
       connection: this.client.state,
       self: self ? toBridgeSelf(self) : undefined,
       server: this.serverInfo(),
@@ -191,14 +200,22 @@ export class ClientBridge {
     }
   }
 
-  /** Emits `state` when anything the renderer shows from it changed. */
-  private async emitState(): Promise<void> {
-    if (this.closed) return;
-    const state = await this.state();
-    const signature = JSON.stringify(state);
-    if (signature === this.lastState) return;
-    this.lastState = signature;
-    this.emit('state', state);
+  /**
+   * Emits `state` when anything the renderer shows from it changed. One at a time: state() awaits
+   * the disk (accounts on this computer), and a snapshot taken while signed in must never be emitted
+   * after a later one taken once signed out (a removed device would stay in the chat window).
+   */
+  private emitState(): Promise<void> {
+    const run = this.stateQueue.then(async () => {
+      if (this.closed) return;
+      const state = await this.state();
+      const signature = JSON.stringify({ ...state, revision: 0 });
+      if (signature === this.lastState) return;
+      this.lastState = signature;
+      this.emit('state', state);
+    });
+    this.stateQueue = run.catch(() => undefined);
+    return run;
   }
 
   private refreshState(): void {

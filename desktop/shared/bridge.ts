@@ -21,6 +21,11 @@ export interface BridgeServerInfo {
 }
 
 export interface BridgeState {
+  /**
+   * Grows with every snapshot the bridge takes. A getState answer can be overtaken by a newer
+   * `state` event; the renderer applies a snapshot only if it is not older than the last one applied.
+   */
+  readonly revision: number;
   readonly connection: ConnectionStateName;
   readonly self: (UiSelf & { readonly email: string }) | undefined;
   readonly server: BridgeServerInfo | undefined;

@@ -193,6 +193,22 @@ describe('desktop: ClientBridge against a real server', function () {
     // Nothing left to confirm or accept.
     expect((await failure(alice.bridge.call('confirmApproval', {}))).error.code).to.equal('conflict');
     expect((await failure(fresh.call('linkingSas', {}))).error.code).to.equal('conflict');
+
+    // Removed by the first device: the new one hears device_removed, and the last state it was
+    // handed is signed out (never a signed-in snapshot taken earlier and emitted late).
+    const before = recorder.of('state').length;
+    await alice.bridge.call('removeDevice', { deviceId: self.deviceId });
+    await recorder.waitFor('device_removed', (info) => info.deviceId === self.deviceId);
+    await waitFor('a signed-out state after the removal', () => recorder.of('state').slice(before).find((s) => s.self === undefined));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const states = recorder.of('state');
+    expect(states.at(-1)!.self).to.equal(undefined);
+    const revisions = states.map((s) => s.revision);
+    expect(revisions).to.deep.equal([...revisions].sort((a, b) => a - b));
+    expect(new Set(revisions).size).to.equal(revisions.length);
+    const reread = await fresh.call('getState', {});
+    expect(reread.self).to.equal(undefined);
+    expect(reread.revision).to.be.greaterThan(states.at(-1)!.revision);
   });
 
   it('persists settings in <home>/desktop-settings.json with mode 0600', async () => {

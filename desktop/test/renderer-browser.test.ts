@@ -748,27 +748,36 @@ describe('desktop renderer in Chromium', function () {
 
     await a.getByRole('button', { name: 'Settings' }).click();
     const settings = a.getByRole('dialog', { name: 'Settings' });
-    await settings.getByLabel('Linking code from the new device').fill(code);
-    await settings.getByRole('button', { name: 'Link' }).click();
-    const oldSas = await settings.getByLabel(/^Security code/).getAttribute('aria-label');
-    const newSas = await n.getByLabel(/^Security code/).getAttribute('aria-label');
-    expect(newSas).to.equal(oldSas);
-    await settings.getByRole('button', { name: 'They match' }).click();
-    await visible(settings.getByText('The new device is linked'));
-    await n.getByRole('button', { name: 'They match' }).click();
-    await n.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await n.getByLabel('Repeat password').fill(PASSWORD);
-    await n.getByRole('button', { name: 'Link this device' }).click();
-    await visible(n.getByRole('heading', { name: 'Chats' }), 60_000);
-    await visible(conversationButton(n, 'Mountain weekend'));
-    // The first device lists it, and may not remove itself.
-    await visible(settings.getByText("alice2's browser"));
-    expect(await settings.getByRole('button', { name: "Remove alice's browser" }).count()).to.equal(0);
-    await settings.getByRole('button', { name: "Remove alice2's browser" }).click();
-    await a.getByRole('dialog', { name: "Remove alice2's browser?" }).getByRole('button', { name: 'Remove device' }).click();
-    await visible(settings.getByText("alice2's browser was removed."));
-    await visible(n.getByRole('tab', { name: 'Log in' }), 30_000);
-    await a.keyboard.press('Escape');
+    try {
+      await settings.getByLabel('Linking code from the new device').fill(code);
+      await settings.getByRole('button', { name: 'Link' }).click();
+      const oldSas = await settings.getByLabel(/^Security code/).getAttribute('aria-label');
+      const newSas = await n.getByLabel(/^Security code/).getAttribute('aria-label');
+      expect(newSas).to.equal(oldSas);
+      await settings.getByRole('button', { name: 'They match' }).click();
+      await visible(settings.getByText('The new device is linked'));
+      await n.getByRole('button', { name: 'They match' }).click();
+      await n.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await n.getByLabel('Repeat password').fill(PASSWORD);
+      await n.getByRole('button', { name: 'Link this device' }).click();
+      await visible(n.getByRole('heading', { name: 'Chats' }), 60_000);
+      await visible(conversationButton(n, 'Mountain weekend'));
+      // The first device lists it, and may not remove itself.
+      await visible(settings.getByText("alice2's browser"));
+      expect(await settings.getByRole('button', { name: "Remove alice's browser" }).count()).to.equal(0);
+      await settings.getByRole('button', { name: "Remove alice2's browser" }).click();
+      await a.getByRole('dialog', { name: "Remove alice2's browser?" }).getByRole('button', { name: 'Remove device' }).click();
+      await visible(settings.getByText("alice2's browser was removed."));
+      try {
+        await visible(n.getByRole('tab', { name: 'Log in' }), 60_000);
+      } catch (error) {
+        await n.screenshot({ path: join(ARTIFACTS_DIR, 'removed-device-failure.png') }).catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      // Whatever happened above, the next test starts without the settings dialog in the way.
+      await a.keyboard.press('Escape');
+    }
   });
 
   it('shows the connection going away and coming back', async () => {

@@ -70,8 +70,12 @@ function conv(id: string, overrides: Partial<BridgeConversation> = {}): BridgeCo
   };
 }
 
+/** Each snapshot newer than the one before, as the bridge hands them out. */
+let nextRevision = 1;
+
 function bridgeState(overrides: Partial<BridgeState> = {}): BridgeState {
   return {
+    revision: nextRevision++,
     connection: 'connected',
     self: SELF,
     server: undefined,
@@ -587,6 +591,19 @@ describe('desktop renderer: conversation reducers', () => {
     expect(out.self).to.equal(undefined);
     expect(out.conversations).to.deep.equal([]);
     expect(out.conversationsLoaded).to.equal(false);
+  });
+
+  it('applyBridgeState ignores a snapshot older than the one applied (a getState answer overtaken by a state event)', () => {
+    const before = signedIn([conv('c1')]);
+    const staleSignedIn = bridgeState();
+    const signedOut = bridgeState({ self: undefined, connection: 'disconnected' });
+    const state = R.applyBridgeState(before, signedOut);
+    expect(state.self).to.equal(undefined);
+    const after = R.applyBridgeState(state, staleSignedIn);
+    expect(after).to.equal(state);
+    expect(after.self).to.equal(undefined);
+    // The same revision again (a getState answered with the snapshot an event carried) still applies.
+    expect(R.applyBridgeState(state, { ...signedOut, connection: 'connecting' }).connection).to.equal('connecting');
   });
 
   it('applyBridgeState carries whether the server certificate is checked (the sign-in screen shows no lock otherwise)', () => {

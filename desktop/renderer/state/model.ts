@@ -29,6 +29,8 @@ export interface MessageList {
 export interface AppState {
   /** The first getState answered. */
   readonly ready: boolean;
+  /** The revision of the bridge snapshot applied last (older ones are ignored). */
+  readonly stateRevision: number;
   readonly connection: ConnectionStateName;
   readonly self: SelfState | undefined;
   readonly server: BridgeServerInfo | undefined;
@@ -63,6 +65,7 @@ export const EMPTY_LIST: MessageList = Object.freeze({
 export function initialState(): AppState {
   return {
     ready: false,
+    stateRevision: 0,
     connection: 'disconnected',
     self: undefined,
     server: undefined,

@@ -253,13 +253,18 @@ function replaceConversation(state: AppState, id: string, recipe: (c: BridgeConv
 
 // ---- bridge state -----------------------------------------------------------------------------
 
-/** Applies getState / a `state` event; a different (or no) account starts from a clean slate. */
+/**
+ * Applies getState / a `state` event; a different (or no) account starts from a clean slate. A
+ * snapshot older than the one applied last (a getState answer overtaken by an event) changes nothing.
+ */
 export function applyBridgeState(state: AppState, bridge: BridgeState): AppState {
+  if (bridge.revision < state.stateRevision) return state;
   const sameAccount = state.self !== undefined && bridge.self !== undefined && state.self.userId === bridge.self.userId;
   const base = sameAccount ? state : initialState();
   return {
     ...base,
     ready: true,
+    stateRevision: bridge.revision,
     connection: bridge.connection,
     self: bridge.self,
     server: bridge.server,
