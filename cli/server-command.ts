@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { getDefaultProvider, sodiumUnavailableReason } from '../engine/crypto/index.js';
 import { KecalekError, StartupError } from '../engine/errors.js';
 import { loadServerConfig, type Env } from '../engine/server/config.js';
 import type { ServerConfig } from '../engine/server/config-types.js';
@@ -74,7 +75,7 @@ export function startupLines(server: KecalekServer, config: ServerConfig): strin
   let where = `${secure ? 'tls' : 'tcp'}://${host}:${server.ports.tcp}`;
   if (server.ports.ws !== undefined) where += ` and ${secure ? 'wss' : 'ws'}://${host}:${server.ports.ws}${config.wsPath}`;
   const plugins = server.plugins.length === 0 ? 'none' : server.plugins.map((p) => `${p.name} ${p.version}`).join(', ');
-  const lines = [`Kecalek ${SERVER_VERSION} listening on ${where}`, `Database: ${server.database.description}`, `Plugins: ${plugins}`];
+  const lines = [`Kecalek ${SERVER_VERSION} listening on ${where}`, `Database: ${server.database.description}`, `Plugins: ${plugins}`, cryptoLine()];
   if (config.environment !== 'production') {
     const tls =
       config.tls.mode === 'self-signed'
@@ -86,6 +87,14 @@ export function startupLines(server: KecalekServer, config: ServerConfig): strin
     lines.push(`Development mode (ENVIRONMENT=${config.environment}): ${tls}; ${mail}`);
   }
   return lines;
+}
+
+/** Which crypto provider verifies logins here; a missing libsodium addon is worth an operator's notice. */
+function cryptoLine(): string {
+  const provider = getDefaultProvider().name;
+  if (provider === 'sodium') return 'Cryptography: libsodium (curves) + node:crypto';
+  if (sodiumUnavailableReason !== undefined) return `Cryptography: node:crypto only (${sodiumUnavailableReason}; signatures run at about half the speed)`;
+  return `Cryptography: ${provider}`;
 }
 
 function startFailureMessage(error: unknown, env: Env): string {

@@ -68,6 +68,8 @@ describe('cli: kecalek server (a real child process)', function () {
     await waitFor(server, /^Development mode.*$/m);
     expect(server.stdout).to.include(`Database: SQLite ${join(dataDir, 'kecalek.db')}\n`);
     expect(server.stdout).to.include('Plugins: none\n');
+    // sodium-native comes with npm ci: the server runs on libsodium, and says so.
+    expect(server.stdout).to.include('Cryptography: libsodium (curves) + node:crypto\n');
     const devLine = server.stdout.split('\n').find((line) => line.startsWith('Development mode'))!;
     expect(devLine).to.include('self-signed');
     expect(devLine).to.include(join(dataDir, 'outbox'));

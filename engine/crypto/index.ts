@@ -8,6 +8,7 @@ export type { CryptoProvider, KeyPair } from './provider.js';
 export { getDefaultProvider, setDefaultProvider } from './provider.js';
 export { nodeProvider } from './provider-node.js';
 export { nobleProvider } from './provider-noble.js';
+export { sodiumProvider, sodiumUnavailableReason } from './provider-sodium.js';
 
 export {
   aesGcmDecrypt,

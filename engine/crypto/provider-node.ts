@@ -1,5 +1,6 @@
 /**
- * The node:crypto provider: OpenSSL underneath, the default wherever Node runs.
+ * The node:crypto provider: OpenSSL underneath. The default where the libsodium addon does not
+ * load (provider-sodium.ts), and the symmetric half of the sodium provider everywhere.
  *
  * Most of its cost is not the curve arithmetic but turning raw key bytes into OpenSSL key
  * objects, so it is built around that (figures from this machine kind, Node 20):

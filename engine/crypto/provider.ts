@@ -1,10 +1,12 @@
 /**
- * The provider layer: every primitive the protocols need, behind one interface with two
- * implementations — node:crypto (fast, the default in Node) and @noble (portable, pure JS).
- * Both give identical results for identical inputs; the known-answer and cross tests hold them
- * to that.
+ * The provider layer: every primitive the protocols need, behind one interface with three
+ * implementations — libsodium for the curves with node:crypto for the rest (the fastest, the
+ * default wherever the sodium-native addon loads), node:crypto alone (the default otherwise) and
+ * @noble (portable, pure JS). All give identical results for identical inputs; the known-answer
+ * and cross tests hold them to that.
  */
 import { nodeProvider } from './provider-node.js';
+import { sodiumProvider } from './provider-sodium.js';
 
 export interface KeyPair {
   /** X25519: the 32-byte scalar. Ed25519: the 32-byte seed (RFC 8032 private key). */
@@ -49,9 +51,9 @@ export interface CryptoProvider {
   pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Promise<Uint8Array>;
 }
 
-let defaultProvider: CryptoProvider = nodeProvider;
+let defaultProvider: CryptoProvider = sodiumProvider ?? nodeProvider;
 
-/** The provider used when a function or class is not given one (node:crypto unless changed). */
+/** The provider used when a function or class is not given one (libsodium + node:crypto, else node:crypto, unless changed). */
 export function getDefaultProvider(): CryptoProvider {
   return defaultProvider;
 }

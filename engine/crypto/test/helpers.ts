@@ -4,8 +4,18 @@ import { bytesToHex, hexToBytes } from '../bytes.js';
 import type { CryptoProvider } from '../provider.js';
 import { nodeProvider } from '../provider-node.js';
 import { nobleProvider } from '../provider-noble.js';
+import { sodiumProvider, sodiumUnavailableReason } from '../provider-sodium.js';
 
-export const providers: readonly CryptoProvider[] = [nodeProvider, nobleProvider];
+/**
+ * The libsodium provider. sodium-native is a dependency installed by `npm ci` with prebuilt
+ * binaries, so its absence is a failure here, not a skip.
+ */
+export function requireSodium(): CryptoProvider {
+  if (sodiumProvider === undefined) throw new Error(sodiumUnavailableReason);
+  return sodiumProvider;
+}
+
+export const providers: readonly CryptoProvider[] = [nodeProvider, nobleProvider, requireSodium()];
 
 export const hex = bytesToHex;
 export const unhex = hexToBytes;

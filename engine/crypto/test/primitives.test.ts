@@ -13,7 +13,7 @@ import {
   utf8Decode,
   utf8Encode,
 } from '../index.js';
-import { expectCryptoError, hex, providers, unhex, utf8 } from './helpers.js';
+import { expectCryptoError, hex, providers, requireSodium, unhex, utf8 } from './helpers.js';
 
 function range(from: number, to: number): Uint8Array {
   return Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -322,10 +322,7 @@ describe('crypto: Ed25519 -> X25519 conversion', () => {
 });
 
 describe('crypto: cross-provider interoperability', () => {
-  const pairs = [
-    [nodeProvider, nobleProvider],
-    [nobleProvider, nodeProvider],
-  ] as const;
+  const pairs = providers.flatMap((from) => providers.filter((to) => to !== from).map((to) => [from, to] as const));
   for (const [from, to] of pairs) {
     it(`${from.name} encrypts, ${to.name} decrypts (AES-256-GCM)`, () => {
       const key = from.randomBytes(32);
@@ -372,8 +369,8 @@ describe('crypto: cross-provider interoperability', () => {
   });
 });
 
-describe('crypto: node provider key caching', () => {
-  it('a wiped or reused private-key array never yields the previous key', () => {
+describe('crypto: provider key caches', () => {
+  it('a wiped or reused X25519 private-key array never yields the previous key (node)', () => {
     const first = nodeProvider.x25519KeyPair();
     const other = nodeProvider.x25519KeyPair();
     const peer = nodeProvider.x25519KeyPair();
@@ -382,28 +379,59 @@ describe('crypto: node provider key caching', () => {
     expect(hex(nodeProvider.x25519(reused, peer.publicKey))).to.equal(expectedFirst);
     reused.set(other.privateKey);
     expect(hex(nodeProvider.x25519(reused, peer.publicKey))).to.equal(hex(nobleProvider.x25519(other.privateKey, peer.publicKey)));
+  });
 
-    const seed = nodeProvider.ed25519KeyPair().privateKey;
-    const message = utf8('m');
-    nodeProvider.ed25519Sign(seed, message);
-    const replacement = nodeProvider.ed25519KeyPair();
-    seed.set(replacement.privateKey);
-    expect(hex(nodeProvider.ed25519Sign(seed, message))).to.equal(hex(nobleProvider.ed25519Sign(replacement.privateKey, message)));
+  // Both keep an expanded signing key per seed array.
+  for (const provider of [nodeProvider, requireSodium()]) {
+    it(`a wiped or reused signing-seed array never signs with the previous key (${provider.name})`, () => {
+      const seed = provider.ed25519KeyPair().privateKey;
+      const message = utf8('m');
+      provider.ed25519Sign(seed, message);
+      const replacement = nobleProvider.ed25519KeyPair();
+      seed.set(replacement.privateKey);
+      expect(hex(provider.ed25519Sign(seed, message))).to.equal(hex(nobleProvider.ed25519Sign(replacement.privateKey, message)));
+      expect(hex(provider.ed25519PublicKey(seed))).to.equal(hex(replacement.publicKey));
+    });
+  }
+});
+
+describe('crypto: sodium provider', () => {
+  const sodium = requireSodium();
+
+  it('refuses low-order X25519 public keys with invalid_key, as the node provider does', () => {
+    const own = sodium.x25519KeyPair().privateKey;
+    // u = 0 and u = 1 are points of small order: the shared secret would be all zeros.
+    for (const u of [new Uint8Array(32), Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0))]) {
+      expectCryptoError(() => sodium.x25519(own, u), CryptoErrorCode.INVALID_KEY);
+      expectCryptoError(() => nodeProvider.x25519(own, u), CryptoErrorCode.INVALID_KEY);
+    }
+  });
+
+  it('verifies to false, never throws, on malformed input', () => {
+    const pair = sodium.ed25519KeyPair();
+    const signature = sodium.ed25519Sign(pair.privateKey, utf8('x'));
+    expect(sodium.ed25519Verify(pair.publicKey.subarray(0, 31), utf8('x'), signature)).to.equal(false);
+    expect(sodium.ed25519Verify(pair.publicKey, utf8('x'), signature.subarray(0, 63))).to.equal(false);
+    expect(sodium.ed25519Verify(new Uint8Array(32), utf8('x'), signature)).to.equal(false);
+    expect(sodium.ed25519Verify(pair.publicKey, 'x' as unknown as Uint8Array, signature)).to.equal(false);
+    expect(sodium.ed25519Verify(pair.publicKey, utf8('y'), signature)).to.equal(false);
+    expect(sodium.ed25519Verify(pair.publicKey, utf8('x'), signature)).to.equal(true);
   });
 });
 
 describe('crypto: default provider and byte helpers', () => {
-  it('defaults to the node provider and can be switched', () => {
-    expect(getDefaultProvider()).to.equal(nodeProvider);
+  it('defaults to the sodium provider (node:crypto where the addon is missing) and can be switched', () => {
+    const sodium = requireSodium();
+    expect(getDefaultProvider()).to.equal(sodium);
     const previous = setDefaultProvider(nobleProvider);
     try {
-      expect(previous).to.equal(nodeProvider);
+      expect(previous).to.equal(sodium);
       expect(getDefaultProvider().name).to.equal('noble');
       expect(hex(sha256(utf8('abc')))).to.equal('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     } finally {
       setDefaultProvider(previous);
     }
-    expect(getDefaultProvider()).to.equal(nodeProvider);
+    expect(getDefaultProvider()).to.equal(sodium);
   });
 
   it('constantTimeEqual, concatBytes and UTF-8 helpers', () => {
