@@ -1,6 +1,6 @@
 /**
  * Ed25519 -> X25519 key conversion, so one Ed25519 identity key both signs and takes part in
- * X3DH. node:crypto has no such operation, so both providers use @noble/curves here:
+ * X3DH. node:crypto has no such operation, so every provider uses @noble/curves here:
  * - private: the X25519 scalar is the clamped first half of SHA-512(seed) — the same scalar
  *   Ed25519 signs with (RFC 8032 §5.1.5), as libsodium's crypto_sign_ed25519_sk_to_curve25519;
  * - public: the birational map u = (1 + y) / (1 - y) from the Edwards to the Montgomery form

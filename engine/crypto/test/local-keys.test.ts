@@ -6,7 +6,7 @@ import { expectCryptoError, flipped, hex, utf8 } from './helpers.js';
 describe('crypto/local-keys', () => {
   const seed = nodeProvider.ed25519KeyPair().privateKey;
 
-  it('derives distinct, deterministic keys (the same with both providers)', () => {
+  it('derives distinct, deterministic keys (the same with every provider)', () => {
     const local = deriveLocalStorageKey(seed);
     const self = deriveSelfCopyKey(seed);
     expect(local).to.have.length(32);
@@ -14,6 +14,7 @@ describe('crypto/local-keys', () => {
     expect(hex(local)).to.not.equal(hex(self));
     expect(hex(deriveLocalStorageKey(seed))).to.equal(hex(local));
     expect(hex(deriveLocalStorageKey(seed, nobleProvider))).to.equal(hex(local));
+    expect(hex(deriveLocalStorageKey(seed, nodeProvider))).to.equal(hex(local));
     expect(hex(deriveSelfCopyKey(seed, nobleProvider))).to.equal(hex(self));
     const other = nodeProvider.ed25519KeyPair().privateKey;
     expect(hex(deriveLocalStorageKey(other))).to.not.equal(hex(local));

@@ -133,7 +133,7 @@ for (const provider of providers) {
       expect(provider.ed25519Verify(publicKey.subarray(0, 31), message, signature)).to.equal(false);
       expect(provider.ed25519Verify(new Uint8Array(32).fill(0xff), message, signature)).to.equal(false);
       expect(provider.ed25519Verify(new Uint8Array(32), message, new Uint8Array(64))).to.equal(false);
-      // S >= L (non-canonical) must be refused by both providers.
+      // S >= L (non-canonical) must be refused by every provider.
       const highS = Uint8Array.from(signature);
       highS.fill(0xff, 32);
       expect(provider.ed25519Verify(publicKey, message, highS)).to.equal(false);
