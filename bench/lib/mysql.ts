@@ -3,37 +3,16 @@
  * each run gets a fresh utf8mb4 database, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import knexFactory from 'knex';
-import { urlForDatabase } from '../../engine/testing/backends.js';
+import { urlForDatabase, withAdmin } from '../../engine/testing/backends.js';
 
 export function benchMysqlUrl(): string | undefined {
   const url = (process.env.KECALEK_BENCH_MYSQL_URL ?? process.env.KECALEK_TEST_MYSQL_URL)?.trim();
   return url ? url : undefined;
 }
 
-async function withAdmin(serverUrl: string, statement: string): Promise<void> {
-  const url = new URL(serverUrl);
-  const knex = knexFactory({
-    client: 'mysql2',
-    connection: {
-      host: url.hostname || '127.0.0.1',
-      port: url.port ? Number(url.port) : 3306,
-      user: decodeURIComponent(url.username || 'root'),
-      password: decodeURIComponent(url.password || ''),
-      charset: 'utf8mb4',
-    },
-    pool: { min: 0, max: 1 },
-  });
-  try {
-    await knex.raw(statement);
-  } finally {
-    await knex.destroy();
-  }
-}
-
 /** Creates a fresh database on the server and returns its URL and a function that drops it. */
 export async function freshMysqlDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `kecalek_bench_${randomBytes(6).toString('hex')}`;
-  await withAdmin(serverUrl, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  return { url: urlForDatabase(serverUrl, name), drop: () => withAdmin(serverUrl, `DROP DATABASE IF EXISTS \`${name}\``) };
+  await withAdmin(serverUrl, (admin) => admin.raw(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
+  return { url: urlForDatabase(serverUrl, name), drop: () => withAdmin(serverUrl, (admin) => admin.raw(`DROP DATABASE IF EXISTS \`${name}\``)) };
 }

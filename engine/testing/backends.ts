@@ -67,7 +67,8 @@ export function urlForDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-async function withAdmin(serverUrl: string, task: (knex: ReturnType<typeof knexFactory>) => Promise<unknown>): Promise<void> {
+/** Runs `task` with a one-connection knex on the MariaDB/MySQL server (no database selected), then closes it. */
+export async function withAdmin(serverUrl: string, task: (knex: ReturnType<typeof knexFactory>) => Promise<unknown>): Promise<void> {
   const url = new URL(serverUrl);
   const knex = knexFactory({
     client: 'mysql2',

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { Type } from 'typebox';
-import { definePlugin, type AnyPluginDefinition } from '../plugin/index.js';
+import { definePlugin, type AnyPluginDefinition, type ServerPluginApi } from '../plugin/index.js';
 import { SELF_DEVICE_ID, encodeBase64 } from '../protocol/index.js';
 import { createAccount, login, type TestAccount, type TestConnection, type TestServer } from './index.js';
 
@@ -25,6 +25,7 @@ export interface Person {
   readonly account: TestAccount;
   readonly userId: string;
   readonly username: string;
+  readonly email: string;
   /** devices[0] is the account's first device. */
   readonly devices: Device[];
 }
@@ -50,17 +51,17 @@ export function cipher(bytes = 24): string {
 }
 
 /** A registered user with `deviceCount` logged-in devices, each with pre-keys. */
-export async function person(server: TestServer, deviceCount = 1): Promise<Person> {
-  const account = await createAccount(server);
+export async function person(server: TestServer, deviceCount = 1, username?: string): Promise<Person> {
+  const account = await createAccount(server, username === undefined ? {} : { username });
   opened.push(account.connection);
   const devices: Device[] = [{ userId: account.userId, deviceId: account.deviceId, connection: account.connection }];
   for (let i = 1; i < deviceCount; i++) devices.push(await addDevice(server, account));
-  return { account, userId: account.userId, username: account.username, devices };
+  return { account, userId: account.userId, username: account.username, email: account.email, devices };
 }
 
-/** Logs the account in on a new device (with pre-keys). */
-export async function addDevice(server: TestServer, account: TestAccount): Promise<Device> {
-  const session = await login(server, account);
+/** Logs the account in on a new device (with pre-keys unless `uploadPreKeys` is false). */
+export async function addDevice(server: TestServer, account: TestAccount, uploadPreKeys = true): Promise<Device> {
+  const session = await login(server, account, { uploadPreKeys });
   opened.push(session.connection);
   return { userId: account.userId, deviceId: session.deviceId, connection: session.connection };
 }
@@ -111,15 +112,16 @@ export async function getMessages(device: Device, conversationId: string): Promi
 }
 
 /** Asserts an error answer's code and, when given, the field it names. */
-export async function expectFailure(device: Device, type: string, fields: Record<string, unknown>, code: string, field?: string) {
-  const data = await device.connection.expectError(type, fields, code);
+export async function expectFailure(device: Device | TestConnection, type: string, fields: Record<string, unknown>, code: string, field?: string) {
+  const connection = 'connection' in device ? device.connection : device;
+  const data = await connection.expectError(type, fields, code);
   if (field !== undefined) expect(data.field, `${type} error field`).to.equal(field);
   return data;
 }
 
-/** Pushes of `type` a connection received (consumed or not). */
-export function received<T = Record<string, unknown>>(connection: TestConnection, type: string): T[] {
-  return connection.pushes.filter((push) => push.type === type).map((push) => push.data as T);
+/** Pushes of `type` a connection received (consumed or not) whose data matches `where`. */
+export function received<T = Record<string, unknown>>(connection: TestConnection, type: string, where: (data: T) => boolean = () => true): T[] {
+  return connection.pushes.filter((push) => push.type === type && where(push.data as T)).map((push) => push.data as T);
 }
 
 /**
@@ -131,17 +133,22 @@ export const probePlugin: AnyPluginDefinition = definePlugin({
   version: '1.0.0',
   apiVersion: 1,
   server(api) {
-    api.handle(
-      'test_probe',
-      Type.Object({ user_ids: Type.Array(Type.String()), nonce: Type.String() }),
-      (request) => {
-        api.notify(request.user_ids, 'test_probe', { nonce: request.nonce });
-        return {};
-      },
-      { auth: false },
-    );
+    handleProbe(api);
   },
 });
+
+/** Registers the probe's `test_probe` handler on a server plugin (for probes with more handlers). */
+export function handleProbe(api: ServerPluginApi): void {
+  api.handle(
+    'test_probe',
+    Type.Object({ user_ids: Type.Array(Type.String()), nonce: Type.String() }),
+    (request) => {
+      api.notify(request.user_ids, 'test_probe', { nonce: request.nonce });
+      return {};
+    },
+    { auth: false },
+  );
+}
 
 /** Waits until every given device has received every push sent to it so far. */
 export async function settle(probe: TestConnection, devices: readonly Device[]): Promise<void> {

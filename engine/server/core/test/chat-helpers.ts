@@ -1,66 +1,20 @@
 /**
- * Shared helpers for the conversations, messages and presence suites: people with several logged-in
- * devices, DM/group set-up, recipient lists, a probe plugin that lets a test know every push sent
- * before a point has arrived (so "device X got nothing" is checked without sleeping), and a
- * recorder plugin that taps the hooks these modules fire.
+ * Shared helpers for the conversations, messages and presence suites, on top of the plugin authors'
+ * engine/testing/people.ts (people with several logged-in devices, the push barrier): DM/group
+ * set-up with the full answers, recipient lists, a probe plugin with core test handlers beside
+ * `test_probe`, and a recorder plugin that taps the hooks these modules fire.
  */
-import { randomBytes } from 'node:crypto';
-import { expect } from 'chai';
 import { Type } from 'typebox';
 import { definePlugin, type AnyPluginDefinition } from '../../../plugin/define.js';
 import type { MemberAddingOutcome, MemberChange, StoredMessage, StoringMessage } from '../../../plugin/server-types.js';
 import { WireError, WireErrorCode } from '../../../errors.js';
-import { encodeBase64 } from '../../../protocol/base64.js';
 import { SELF_DEVICE_ID } from '../../../protocol/constants.js';
-import type { TestConnection, TestServer, ReceivedPush } from '../../../testing/index.js';
-import { createAccount, login, type TestAccount } from '../../../testing/accounts.js';
+import { cipher, handleProbe, type Device, type Person } from '../../../testing/people.js';
 import { MESSAGE_WRITER_TOKEN } from '../messages.js';
 
 export { SELF_DEVICE_ID };
-
-/** Random bytes as base64: a stand-in ciphertext. */
-export function cipher(bytes = 24): string {
-  return encodeBase64(randomBytes(bytes));
-}
-
-export interface Device {
-  readonly userId: string;
-  readonly deviceId: string;
-  readonly connection: TestConnection;
-}
-
-export interface Person {
-  readonly account: TestAccount;
-  readonly userId: string;
-  readonly username: string;
-  readonly email: string;
-  /** devices[0] is the account's first device. */
-  readonly devices: Device[];
-}
-
-/** Connections the helpers opened; suites close them after each test (closeOpened). */
-const opened: TestConnection[] = [];
-
-/** Closes every connection the helpers opened (call in afterEach, so disconnects settle before the server stops). */
-export async function closeOpened(): Promise<void> {
-  await Promise.allSettled(opened.splice(0).map((connection) => connection.close()));
-}
-
-/** A registered user with `deviceCount` logged-in devices (each with pre-keys). */
-export async function person(server: TestServer, deviceCount = 1, username?: string): Promise<Person> {
-  const account = await createAccount(server, username === undefined ? {} : { username });
-  opened.push(account.connection);
-  const devices: Device[] = [{ userId: account.userId, deviceId: account.deviceId, connection: account.connection }];
-  for (let i = 1; i < deviceCount; i++) devices.push(await addDevice(server, account));
-  return { account, userId: account.userId, username: account.username, email: account.email, devices };
-}
-
-/** Logs the account in on a new device (with pre-keys). */
-export async function addDevice(server: TestServer, account: TestAccount, uploadPreKeys = true): Promise<Device> {
-  const session = await login(server, account, { uploadPreKeys });
-  opened.push(session.connection);
-  return { userId: account.userId, deviceId: session.deviceId, connection: session.connection };
-}
+// The generic parts (people, devices, the push barrier) are the plugin authors' helpers.
+export { addDevice, cipher, closeOpened, expectFailure, person, received, settle, type Device, type Person } from '../../../testing/people.js';
 
 export interface RecipientEntry {
   user_id: string;
@@ -148,11 +102,6 @@ export async function listConversations(device: Device): Promise<ConversationVie
   return (await device.connection.expectOk<{ conversations: ConversationView[] }>('list_conversations')).conversations;
 }
 
-/** Pushes of `type` this connection received (consumed or not) whose data matches `where`. */
-export function received<T = Record<string, unknown>>(connection: TestConnection, type: string, where: (data: T) => boolean = () => true): T[] {
-  return connection.pushes.filter((p: ReceivedPush) => p.type === type && where(p.data as T)).map((p) => p.data as T);
-}
-
 // ---- the probe: a barrier for pushes --------------------------------------------------------
 
 /**
@@ -165,15 +114,7 @@ export const probePlugin: AnyPluginDefinition = definePlugin({
   version: '1.0.0',
   apiVersion: 1,
   server(api) {
-    api.handle(
-      'test_probe',
-      Type.Object({ user_ids: Type.Array(Type.String()), nonce: Type.String() }),
-      (request) => {
-        api.notify(request.user_ids, 'test_probe', { nonce: request.nonce });
-        return {};
-      },
-      { auth: false },
-    );
+    handleProbe(api);
     api.handle(
       'test_writer_stats',
       Type.Object({}),
@@ -203,19 +144,6 @@ export const probePlugin: AnyPluginDefinition = definePlugin({
     );
   },
 });
-
-/** Waits until every given device has received every push sent to it so far. */
-export async function settle(probe: TestConnection, devices: readonly Device[]): Promise<void> {
-  if (devices.length === 0) return;
-  const nonce = encodeBase64(randomBytes(9));
-  await probe.expectOk('test_probe', { user_ids: [...new Set(devices.map((d) => d.userId))], nonce });
-  for (const device of devices) {
-    for (;;) {
-      const push = await device.connection.nextPush<{ nonce: string }>('test_probe');
-      if (push.nonce === nonce) break;
-    }
-  }
-}
 
 // ---- the recorder: taps the hooks ------------------------------------------------------------
 
@@ -285,12 +213,4 @@ export function createRecorder(): { plugin: AnyPluginDefinition; record: HookRec
     return new Promise((resolve) => record.storedWaiters.push({ id, resolve }));
   };
   return { plugin, record, waitStored };
-}
-
-/** Asserts an error answer's code and (optionally) its field. */
-export async function expectFailure(device: Device | TestConnection, type: string, fields: Record<string, unknown>, code: string, field?: string) {
-  const connection = 'connection' in device ? device.connection : device;
-  const data = await connection.expectError(type, fields, code);
-  if (field !== undefined) expect(data.field, `${type} error field`).to.equal(field);
-  return data;
 }
