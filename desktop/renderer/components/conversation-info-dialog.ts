@@ -9,7 +9,7 @@ import type { BridgeConversation } from '../../shared/bridge.js';
 import { conversationStatus, errorText, isEmail } from '../util/format.js';
 import { KecalekElement } from './base.js';
 import { icon } from './icons.js';
-import { baseStyles } from './styles.js';
+import { baseStyles, listStyles } from './styles.js';
 import './avatar.js';
 import { ModalController, modal, modalStyles } from './dialog.js';
 
@@ -41,6 +41,7 @@ export class KecalekConversationInfoDialog extends KecalekElement {
   static override styles = [
     baseStyles,
     modalStyles,
+    listStyles,
     css`
       :host {
         --kecalek-avatar-ring: var(--kecalek-bg-elevated);
@@ -85,38 +86,11 @@ export class KecalekConversationInfoDialog extends KecalekElement {
         letter-spacing: 0.06em;
         color: var(--kecalek-text-faint);
       }
-      ul {
-        list-style: none;
-        margin: 0;
-        padding: 0;
-        display: grid;
-        gap: 2px;
-      }
       li {
-        display: flex;
-        align-items: center;
-        gap: 12px;
         padding: 6px 4px;
-        border-radius: 10px;
       }
       li:hover {
-        background: var(--kecalek-bg-hover);
         --kecalek-avatar-ring: var(--kecalek-bg-hover);
-      }
-      .who {
-        flex: 1;
-        min-width: 0;
-        display: grid;
-      }
-      .who .name {
-        font-weight: 600;
-        overflow: hidden;
-        text-overflow: ellipsis;
-        white-space: nowrap;
-      }
-      .who .sub {
-        font-size: 12px;
-        color: var(--kecalek-text-muted);
       }
       .role {
         font-size: 11px;

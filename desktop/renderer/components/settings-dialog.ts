@@ -9,7 +9,7 @@ import type { BaseSlotContext } from '../plugins/host.js';
 import { errorText, formatFullTime, formatListTime, formatSas } from '../util/format.js';
 import { KecalekElement } from './base.js';
 import { icon, type IconName } from './icons.js';
-import { baseStyles } from './styles.js';
+import { baseStyles, listStyles } from './styles.js';
 import './avatar.js';
 import { ModalController, modal, modalStyles } from './dialog.js';
 import '../slots/slot-element.js';
@@ -48,6 +48,7 @@ export class KecalekSettingsDialog extends KecalekElement {
   static override styles = [
     baseStyles,
     modalStyles,
+    listStyles,
     css`
       :host {
         --kecalek-avatar-ring: var(--kecalek-bg-elevated);
@@ -124,22 +125,8 @@ export class KecalekSettingsDialog extends KecalekElement {
         opacity: 0;
         cursor: pointer;
       }
-      ul {
-        list-style: none;
-        margin: 0;
-        padding: 0;
-        display: grid;
-        gap: 2px;
-      }
       li {
-        display: flex;
-        align-items: center;
-        gap: 12px;
         padding: 8px 6px;
-        border-radius: 10px;
-      }
-      li:hover {
-        background: var(--kecalek-bg-hover);
       }
       .device-icon {
         position: relative;
@@ -160,21 +147,6 @@ export class KecalekSettingsDialog extends KecalekElement {
         border-radius: 50%;
         background: var(--kecalek-success);
         box-shadow: 0 0 0 2px var(--kecalek-bg-elevated);
-      }
-      .who {
-        flex: 1;
-        min-width: 0;
-        display: grid;
-      }
-      .who .name {
-        font-weight: 600;
-        overflow: hidden;
-        text-overflow: ellipsis;
-        white-space: nowrap;
-      }
-      .who .sub {
-        font-size: 12px;
-        color: var(--kecalek-text-muted);
       }
       .tag {
         font-size: 11px;

@@ -209,3 +209,41 @@ export const baseStyles = css`
     }
   }
 `;
+
+/**
+ * Lists of people or devices in dialogs (group members, this account's devices): one row per
+ * entry with a name and a muted line under it. Components set the row padding.
+ */
+export const listStyles = css`
+  ul {
+    list-style: none;
+    margin: 0;
+    padding: 0;
+    display: grid;
+    gap: 2px;
+  }
+  li {
+    display: flex;
+    align-items: center;
+    gap: 12px;
+    border-radius: 10px;
+  }
+  li:hover {
+    background: var(--kecalek-bg-hover);
+  }
+  .who {
+    flex: 1;
+    min-width: 0;
+    display: grid;
+  }
+  .who .name {
+    font-weight: 600;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
+  .who .sub {
+    font-size: 12px;
+    color: var(--kecalek-text-muted);
+  }
+`;
